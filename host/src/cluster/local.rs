@@ -1,0 +1,266 @@
+//! How this node reaches a connection it owns: a bounded outbound queue
+//! and the table of client results it is waiting for.
+//!
+//! The connection task holds the receiving ends; the cluster holds a
+//! [`ConnectionHandle`] and never blocks on a slow client: a queue over
+//! its byte budget closes that connection instead of growing memory.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::protocol::json;
+
+/// A server message serialized once and shared by every recipient.
+/// (One protocol today; MessagePack adds a second, lazily made, encoding.)
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    json: Bytes,
+}
+
+impl Encoded {
+    /// A non-blocking invocation of `target` with a JSON array of args.
+    pub fn invocation(target: &str, arguments: &str) -> Self {
+        Self {
+            json: json::invocation(None, target, arguments).into(),
+        }
+    }
+
+    /// Already-framed JSON bytes (a Completion, a Ping, a Close).
+    pub fn json(bytes: Vec<u8>) -> Self {
+        Self { json: bytes.into() }
+    }
+
+    /// The bytes for a JSON connection.
+    pub fn json_bytes(&self) -> &Bytes {
+        &self.json
+    }
+}
+
+/// Why a connection is being closed by the server side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReason {
+    pub error: Option<String>,
+    pub allow_reconnect: bool,
+}
+
+/// The cluster's handle on a local connection.
+#[derive(Clone)]
+pub struct ConnectionHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: mpsc::UnboundedSender<Bytes>,
+    queued_bytes: AtomicUsize,
+    budget: usize,
+    close: watch::Sender<Option<CloseReason>>,
+    next_invocation: AtomicU64,
+    pending: Mutex<Option<HashMap<String, oneshot::Sender<Result<String, String>>>>>,
+}
+
+/// The connection task's ends of a [`ConnectionHandle`].
+pub struct ConnectionEnds {
+    /// Frames to write, in order.
+    pub outbound: mpsc::UnboundedReceiver<Bytes>,
+    /// Becomes `Some` when the server decides to close the connection.
+    pub close: watch::Receiver<Option<CloseReason>>,
+}
+
+/// Text of the error a pending client result gets when its client leaves.
+pub const DISCONNECTED: &str = "the client disconnected before answering";
+
+impl ConnectionHandle {
+    /// A handle whose queue may hold `budget` bytes not yet written.
+    pub fn new(budget: usize) -> (Self, ConnectionEnds) {
+        let (tx, outbound) = mpsc::unbounded_channel();
+        let (close, close_rx) = watch::channel(None);
+        let handle = Self {
+            inner: Arc::new(Inner {
+                tx,
+                queued_bytes: AtomicUsize::new(0),
+                budget,
+                close,
+                next_invocation: AtomicU64::new(0),
+                pending: Mutex::new(Some(HashMap::new())),
+            }),
+        };
+        (
+            handle,
+            ConnectionEnds {
+                outbound,
+                close: close_rx,
+            },
+        )
+    }
+
+    /// Queues a frame. Returns false when the connection is closing or
+    /// its client is too slow (then it is told to close).
+    pub fn push(&self, frame: Bytes) -> bool {
+        let len = frame.len();
+        let before = self.inner.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        if before + len > self.inner.budget {
+            self.inner.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            self.close(CloseReason {
+                error: Some(format!(
+                    "The client is too slow: more than {} bytes were waiting to be sent to it.",
+                    self.inner.budget
+                )),
+                allow_reconnect: true,
+            });
+            return false;
+        }
+        if self.inner.tx.send(frame).is_err() {
+            self.inner.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// The writer calls this after a frame went out.
+    pub fn written(&self, len: usize) {
+        self.inner.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+    }
+
+    /// Asks the connection task to close (first reason wins).
+    pub fn close(&self, reason: CloseReason) {
+        self.inner.close.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Invokes `target` on this client and waits for its Completion, up to
+    /// `timeout`. The error is the client's own text or why it never came.
+    pub async fn invoke(
+        &self,
+        target: &str,
+        arguments: &str,
+        timeout: Duration,
+    ) -> Result<String, String> {
+        let id = self
+            .inner
+            .next_invocation
+            .fetch_add(1, Ordering::Relaxed)
+            .to_string();
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut pending = self.inner.pending.lock().expect("pending lock");
+            match pending.as_mut() {
+                Some(map) => map.insert(id.clone(), tx),
+                None => return Err(DISCONNECTED.to_owned()),
+            };
+        }
+        if !self.push(json::invocation(Some(&id), target, arguments).into()) {
+            self.forget(&id);
+            return Err(DISCONNECTED.to_owned());
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(DISCONNECTED.to_owned()),
+            Err(_) => {
+                self.forget(&id);
+                Err(format!(
+                    "the client did not answer within {}",
+                    humantime::format_duration(timeout)
+                ))
+            }
+        }
+    }
+
+    fn forget(&self, id: &str) {
+        if let Some(map) = self.inner.pending.lock().expect("pending lock").as_mut() {
+            map.remove(id);
+        }
+    }
+
+    /// Routes a client's Completion to the call waiting for it. Unknown ids
+    /// (late answers after a timeout) are ignored, as .NET does.
+    pub fn complete(&self, invocation_id: &str, result: Result<String, String>) -> bool {
+        let waiter = self
+            .inner
+            .pending
+            .lock()
+            .expect("pending lock")
+            .as_mut()
+            .and_then(|map| map.remove(invocation_id));
+        match waiter {
+            Some(tx) => tx.send(result).is_ok(),
+            None => false,
+        }
+    }
+
+    /// The connection is gone: every pending call fails now, later ones at
+    /// once. Dropping the senders wakes the waiters with [`DISCONNECTED`].
+    pub fn disconnected(&self) {
+        self.inner.pending.lock().expect("pending lock").take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_queue_closes_instead_of_growing() {
+        let (handle, mut ends) = ConnectionHandle::new(10);
+        assert!(handle.push(Bytes::from_static(b"12345")));
+        assert!(handle.push(Bytes::from_static(b"12345")));
+        assert!(!handle.push(Bytes::from_static(b"1")));
+        let reason = ends.close.borrow_and_update().clone().unwrap();
+        assert!(reason.error.unwrap().contains("too slow"));
+        assert_eq!(ends.outbound.recv().await.unwrap(), Bytes::from_static(b"12345"));
+        handle.written(5);
+        assert!(handle.push(Bytes::from_static(b"1")));
+    }
+
+    #[tokio::test]
+    async fn a_completion_answers_the_pending_call() {
+        let (handle, mut ends) = ConnectionHandle::new(1 << 20);
+        let h = handle.clone();
+        let call = tokio::spawn(async move { h.invoke("Result", "[]", Duration::from_secs(5)).await });
+        let frame = ends.outbound.recv().await.unwrap();
+        assert_eq!(
+            &frame[..],
+            b"{\"type\":1,\"invocationId\":\"0\",\"target\":\"Result\",\"arguments\":[]}\x1e"
+        );
+        assert!(handle.complete("0", Ok("10".into())));
+        assert_eq!(call.await.unwrap(), Ok("10".into()));
+        assert!(!handle.complete("0", Ok("11".into())), "answered only once");
+    }
+
+    #[tokio::test]
+    async fn a_disconnect_fails_pending_calls_at_once() {
+        let (handle, _ends) = ConnectionHandle::new(1 << 20);
+        let h = handle.clone();
+        let call = tokio::spawn(async move { h.invoke("Result", "[]", Duration::from_secs(60)).await });
+        tokio::task::yield_now().await;
+        while handle.inner.pending.lock().unwrap().as_ref().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        handle.disconnected();
+        assert_eq!(call.await.unwrap(), Err(DISCONNECTED.into()));
+        assert_eq!(
+            handle.invoke("Result", "[]", Duration::from_secs(60)).await,
+            Err(DISCONNECTED.into())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_client_times_out() {
+        let (handle, _ends) = ConnectionHandle::new(1 << 20);
+        let err = handle
+            .invoke("Result", "[]", Duration::from_millis(20))
+            .await
+            .unwrap_err();
+        assert!(err.contains("did not answer within"), "{err}");
+    }
+}

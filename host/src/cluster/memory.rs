@@ -1,0 +1,178 @@
+//! The in-memory backend: every connection, user, group and attribute of
+//! this node in indexed maps. It is the whole registry on a single node.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use super::local::ConnectionHandle;
+use super::selection::Selection;
+use super::{ClusterError, ConnectionRecord};
+
+/// Connections by id, with indexes by hub, by user and by group.
+#[derive(Default)]
+pub struct MemoryRegistry {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    connections: HashMap<String, Entry>,
+    by_hub: HashMap<String, BTreeSet<String>>,
+    by_user: HashMap<(String, String), BTreeSet<String>>,
+    by_group: HashMap<(String, String), BTreeSet<String>>,
+}
+
+struct Entry {
+    record: ConnectionRecord,
+    handle: ConnectionHandle,
+}
+
+fn index_insert<K: Eq + std::hash::Hash>(index: &mut HashMap<K, BTreeSet<String>>, key: K, id: &str) {
+    index.entry(key).or_default().insert(id.to_owned());
+}
+
+fn index_remove<K: Eq + std::hash::Hash>(index: &mut HashMap<K, BTreeSet<String>>, key: &K, id: &str) {
+    if let Some(ids) = index.get_mut(key) {
+        ids.remove(id);
+        if ids.is_empty() {
+            index.remove(key);
+        }
+    }
+}
+
+impl MemoryRegistry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("registry lock")
+    }
+
+    /// Adds a connection (replacing one with the same id).
+    pub fn register(&self, record: ConnectionRecord, handle: ConnectionHandle) {
+        let mut state = self.lock();
+        if state.connections.contains_key(&record.id) {
+            Self::remove_locked(&mut state, &record.id.clone());
+        }
+        let id = record.id.clone();
+        index_insert(&mut state.by_hub, record.hub.clone(), &id);
+        if let Some(user) = &record.user {
+            index_insert(&mut state.by_user, (record.hub.clone(), user.clone()), &id);
+        }
+        for group in &record.groups {
+            index_insert(&mut state.by_group, (record.hub.clone(), group.clone()), &id);
+        }
+        state.connections.insert(id, Entry { record, handle });
+    }
+
+    /// Removes a connection and returns what it was.
+    pub fn unregister(&self, id: &str) -> Option<ConnectionRecord> {
+        Self::remove_locked(&mut self.lock(), id)
+    }
+
+    fn remove_locked(state: &mut State, id: &str) -> Option<ConnectionRecord> {
+        let entry = state.connections.remove(id)?;
+        let record = entry.record;
+        index_remove(&mut state.by_hub, &record.hub, id);
+        if let Some(user) = &record.user {
+            index_remove(&mut state.by_user, &(record.hub.clone(), user.clone()), id);
+        }
+        for group in &record.groups {
+            index_remove(&mut state.by_group, &(record.hub.clone(), group.clone()), id);
+        }
+        Some(record)
+    }
+
+    /// Changes a connection's user id.
+    pub fn set_user(&self, id: &str, user: Option<String>) -> Result<(), ClusterError> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let entry = state
+            .connections
+            .get_mut(id)
+            .ok_or_else(|| ClusterError::connection_not_found(id))?;
+        let hub = entry.record.hub.clone();
+        if let Some(old) = entry.record.user.take() {
+            index_remove(&mut state.by_user, &(hub.clone(), old), id);
+        }
+        if let Some(new) = &user {
+            index_insert(&mut state.by_user, (hub, new.clone()), id);
+        }
+        entry.record.user = user;
+        Ok(())
+    }
+
+    /// Puts a connection of `hub` into `group`.
+    pub fn add_to_group(&self, hub: &str, id: &str, group: &str) -> Result<(), ClusterError> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let entry = state
+            .connections
+            .get_mut(id)
+            .filter(|e| e.record.hub == hub)
+            .ok_or_else(|| ClusterError::connection_not_found(id))?;
+        entry.record.groups.insert(group.to_owned());
+        index_insert(&mut state.by_group, (hub.to_owned(), group.to_owned()), id);
+        Ok(())
+    }
+
+    /// Takes a connection of `hub` out of `group`.
+    pub fn remove_from_group(&self, hub: &str, id: &str, group: &str) -> Result<(), ClusterError> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let entry = state
+            .connections
+            .get_mut(id)
+            .filter(|e| e.record.hub == hub)
+            .ok_or_else(|| ClusterError::connection_not_found(id))?;
+        entry.record.groups.remove(group);
+        index_remove(&mut state.by_group, &(hub.to_owned(), group.to_owned()), id);
+        Ok(())
+    }
+
+    /// One connection's record.
+    pub fn record(&self, id: &str) -> Option<ConnectionRecord> {
+        self.lock().connections.get(id).map(|e| e.record.clone())
+    }
+
+    /// Every connection's handle (to close them all at shutdown).
+    pub fn handles(&self) -> Vec<ConnectionHandle> {
+        self.lock().connections.values().map(|e| e.handle.clone()).collect()
+    }
+
+    /// The selected connections, sorted by id, with their handles.
+    pub fn resolve(&self, selection: &Selection) -> Vec<(ConnectionRecord, ConnectionHandle)> {
+        let state = self.lock();
+        let hub = selection.hub.clone();
+        // Start from the narrowest index the selection names.
+        let candidates: Vec<&String> = if let Some(id) = selection.connection_id() {
+            state.connections.get_key_value(id).map(|(k, _)| k).into_iter().collect()
+        } else if let Some(user) = selection.user() {
+            state
+                .by_user
+                .get(&(hub.clone(), user.to_owned()))
+                .map(|ids| ids.iter().collect())
+                .unwrap_or_default()
+        } else if let Some(group) = selection.group() {
+            state
+                .by_group
+                .get(&(hub.clone(), group.to_owned()))
+                .map(|ids| ids.iter().collect())
+                .unwrap_or_default()
+        } else {
+            state
+                .by_hub
+                .get(&hub)
+                .map(|ids| ids.iter().collect())
+                .unwrap_or_default()
+        };
+        let mut out: Vec<(ConnectionRecord, ConnectionHandle)> = candidates
+            .into_iter()
+            .filter_map(|id| state.connections.get(id))
+            .filter(|e| {
+                let r = &e.record;
+                r.hub == hub && selection.matches(&r.id, r.user.as_deref(), &r.groups, &r.attributes)
+            })
+            .map(|e| (e.record.clone(), e.handle.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        out
+    }
+}

@@ -1,0 +1,9 @@
+//! wasmhub: real-time hubs whose logic is WebAssembly components.
+//!
+//! A message flows down these modules: [`transport`] (HTTP, WebSocket) →
+//! [`protocol`] (pure codec) → [`connection`] (one task per client) →
+//! [`runtime`] (wasmtime, the hub's code) → [`cluster`] (routing and
+//! presence, in memory or across nodes).
+
+pub mod cluster;
+pub mod protocol;
