@@ -3,7 +3,12 @@
 //! A message flows down these modules: [`transport`] (HTTP, WebSocket) →
 //! [`protocol`] (pure codec) → [`connection`] (one task per client) →
 //! [`runtime`] (wasmtime, the hub's code) → [`cluster`] (routing and
-//! presence, in memory or across nodes).
+//! presence, in memory or across nodes). [`server`] wires them together.
 
 pub mod cluster;
+pub mod config;
+pub mod connection;
 pub mod protocol;
+pub mod runtime;
+pub mod server;
+pub mod transport;

@@ -138,6 +138,11 @@ impl ConnectionHandle {
         });
     }
 
+    /// Another watcher of the close signal (the reader's).
+    pub fn subscribe_close(&self) -> watch::Receiver<Option<CloseReason>> {
+        self.inner.close.subscribe()
+    }
+
     /// Invokes `target` on this client and waits for its Completion, up to
     /// `timeout`. The error is the client's own text or why it never came.
     pub async fn invoke(
@@ -217,7 +222,10 @@ mod tests {
         assert!(!handle.push(Bytes::from_static(b"1")));
         let reason = ends.close.borrow_and_update().clone().unwrap();
         assert!(reason.error.unwrap().contains("too slow"));
-        assert_eq!(ends.outbound.recv().await.unwrap(), Bytes::from_static(b"12345"));
+        assert_eq!(
+            ends.outbound.recv().await.unwrap(),
+            Bytes::from_static(b"12345")
+        );
         handle.written(5);
         assert!(handle.push(Bytes::from_static(b"1")));
     }
@@ -226,7 +234,8 @@ mod tests {
     async fn a_completion_answers_the_pending_call() {
         let (handle, mut ends) = ConnectionHandle::new(1 << 20);
         let h = handle.clone();
-        let call = tokio::spawn(async move { h.invoke("Result", "[]", Duration::from_secs(5)).await });
+        let call =
+            tokio::spawn(async move { h.invoke("Result", "[]", Duration::from_secs(5)).await });
         let frame = ends.outbound.recv().await.unwrap();
         assert_eq!(
             &frame[..],
@@ -241,9 +250,18 @@ mod tests {
     async fn a_disconnect_fails_pending_calls_at_once() {
         let (handle, _ends) = ConnectionHandle::new(1 << 20);
         let h = handle.clone();
-        let call = tokio::spawn(async move { h.invoke("Result", "[]", Duration::from_secs(60)).await });
+        let call =
+            tokio::spawn(async move { h.invoke("Result", "[]", Duration::from_secs(60)).await });
         tokio::task::yield_now().await;
-        while handle.inner.pending.lock().unwrap().as_ref().unwrap().is_empty() {
+        while handle
+            .inner
+            .pending
+            .lock()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .is_empty()
+        {
             tokio::task::yield_now().await;
         }
         handle.disconnected();

@@ -27,11 +27,19 @@ struct Entry {
     handle: ConnectionHandle,
 }
 
-fn index_insert<K: Eq + std::hash::Hash>(index: &mut HashMap<K, BTreeSet<String>>, key: K, id: &str) {
+fn index_insert<K: Eq + std::hash::Hash>(
+    index: &mut HashMap<K, BTreeSet<String>>,
+    key: K,
+    id: &str,
+) {
     index.entry(key).or_default().insert(id.to_owned());
 }
 
-fn index_remove<K: Eq + std::hash::Hash>(index: &mut HashMap<K, BTreeSet<String>>, key: &K, id: &str) {
+fn index_remove<K: Eq + std::hash::Hash>(
+    index: &mut HashMap<K, BTreeSet<String>>,
+    key: &K,
+    id: &str,
+) {
     if let Some(ids) = index.get_mut(key) {
         ids.remove(id);
         if ids.is_empty() {
@@ -57,7 +65,11 @@ impl MemoryRegistry {
             index_insert(&mut state.by_user, (record.hub.clone(), user.clone()), &id);
         }
         for group in &record.groups {
-            index_insert(&mut state.by_group, (record.hub.clone(), group.clone()), &id);
+            index_insert(
+                &mut state.by_group,
+                (record.hub.clone(), group.clone()),
+                &id,
+            );
         }
         state.connections.insert(id, Entry { record, handle });
     }
@@ -75,7 +87,11 @@ impl MemoryRegistry {
             index_remove(&mut state.by_user, &(record.hub.clone(), user.clone()), id);
         }
         for group in &record.groups {
-            index_remove(&mut state.by_group, &(record.hub.clone(), group.clone()), id);
+            index_remove(
+                &mut state.by_group,
+                &(record.hub.clone(), group.clone()),
+                id,
+            );
         }
         Some(record)
     }
@@ -134,7 +150,11 @@ impl MemoryRegistry {
 
     /// Every connection's handle (to close them all at shutdown).
     pub fn handles(&self) -> Vec<ConnectionHandle> {
-        self.lock().connections.values().map(|e| e.handle.clone()).collect()
+        self.lock()
+            .connections
+            .values()
+            .map(|e| e.handle.clone())
+            .collect()
     }
 
     /// The selected connections, sorted by id, with their handles.
@@ -143,7 +163,12 @@ impl MemoryRegistry {
         let hub = selection.hub.clone();
         // Start from the narrowest index the selection names.
         let candidates: Vec<&String> = if let Some(id) = selection.connection_id() {
-            state.connections.get_key_value(id).map(|(k, _)| k).into_iter().collect()
+            state
+                .connections
+                .get_key_value(id)
+                .map(|(k, _)| k)
+                .into_iter()
+                .collect()
         } else if let Some(user) = selection.user() {
             state
                 .by_user
@@ -168,7 +193,8 @@ impl MemoryRegistry {
             .filter_map(|id| state.connections.get(id))
             .filter(|e| {
                 let r = &e.record;
-                r.hub == hub && selection.matches(&r.id, r.user.as_deref(), &r.groups, &r.attributes)
+                r.hub == hub
+                    && selection.matches(&r.id, r.user.as_deref(), &r.groups, &r.attributes)
             })
             .map(|e| (e.record.clone(), e.handle.clone()))
             .collect();

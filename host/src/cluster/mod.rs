@@ -141,7 +141,11 @@ impl Cluster {
 
     /// Fire and forget to every selected connection; the message is
     /// serialized once. Returns how many connections it was queued for.
-    pub async fn send(&self, selection: &Selection, message: &Encoded) -> Result<usize, ClusterError> {
+    pub async fn send(
+        &self,
+        selection: &Selection,
+        message: &Encoded,
+    ) -> Result<usize, ClusterError> {
         let mut queued = 0;
         for (_, handle) in self.resolve(selection) {
             if handle.push(message.json_bytes().clone()) {
@@ -194,20 +198,30 @@ impl Cluster {
         arguments: &str,
         timeout: Duration,
     ) -> Result<Vec<ClientAnswer>, ClusterError> {
-        let calls = self.resolve(selection).into_iter().map(|(record, handle)| async move {
-            let value = handle.invoke(method, arguments, timeout).await;
-            ClientAnswer {
-                connection_id: record.id,
-                user: record.user,
-                value,
-            }
-        });
+        let calls = self
+            .resolve(selection)
+            .into_iter()
+            .map(|(record, handle)| async move {
+                let value = handle.invoke(method, arguments, timeout).await;
+                ClientAnswer {
+                    connection_id: record.id,
+                    user: record.user,
+                    value,
+                }
+            });
         Ok(join_all(calls).await)
     }
 
     /// Presence: a snapshot of the selected connections, sorted by id.
-    pub async fn connections(&self, selection: &Selection) -> Result<Vec<ConnectionRecord>, ClusterError> {
-        Ok(self.resolve(selection).into_iter().map(|(r, _)| r).collect())
+    pub async fn connections(
+        &self,
+        selection: &Selection,
+    ) -> Result<Vec<ConnectionRecord>, ClusterError> {
+        Ok(self
+            .resolve(selection)
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect())
     }
 
     /// Presence: every user connected to `hub`, sorted by user id.

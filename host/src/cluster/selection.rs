@@ -167,8 +167,16 @@ mod tests {
         assert!(sel.matches("c1", Some("alice"), &groups, &attributes));
         assert!(!sel.matches("c1", Some("bob"), &groups, &attributes));
         assert!(!sel.matches("c1", Some("alice"), &BTreeSet::new(), &attributes));
-        assert!(!sel.except(["c1".to_string()]).matches("c1", Some("alice"), &groups, &attributes));
-        assert!(!Selection::all("chat").with(Filter::Nothing).matches("c1", None, &groups, &attributes));
+        assert!(
+            !sel.except(["c1".to_string()])
+                .matches("c1", Some("alice"), &groups, &attributes)
+        );
+        assert!(!Selection::all("chat").with(Filter::Nothing).matches(
+            "c1",
+            None,
+            &groups,
+            &attributes
+        ));
         assert!(
             Selection::all("chat")
                 .with(Filter::Attribute("role".into(), None))

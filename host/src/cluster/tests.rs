@@ -73,11 +73,19 @@ async fn selections_narrow_step_by_step() {
         ["a", "b1"]
     );
     assert_eq!(
-        selected(&cluster, &all.with(Filter::Attribute("role".into(), Some("adm*".into())))).await,
+        selected(
+            &cluster,
+            &all.with(Filter::Attribute("role".into(), Some("adm*".into())))
+        )
+        .await,
         ["a"]
     );
     assert_eq!(
-        selected(&cluster, &all.with(Filter::Group("room".into())).except(["a".into()])).await,
+        selected(
+            &cluster,
+            &all.with(Filter::Group("room".into())).except(["a".into()])
+        )
+        .await,
         ["b1"]
     );
     assert_eq!(
@@ -85,7 +93,11 @@ async fn selections_narrow_step_by_step() {
         Vec::<String>::new(),
         "a connection of another hub is not selected"
     );
-    assert!(selected(&cluster, &all.with(Filter::Nothing)).await.is_empty());
+    assert!(
+        selected(&cluster, &all.with(Filter::Nothing))
+            .await
+            .is_empty()
+    );
     assert_eq!(
         selected(&cluster, &all.with(Filter::Group("Room".into()))).await,
         Vec::<String>::new(),
@@ -152,11 +164,24 @@ async fn a_fan_out_shares_one_serialization() {
     let mut a = connect(&cluster, "chat", "a", None, &[]).await;
     let mut b = connect(&cluster, "chat", "b", None, &[]).await;
     let message = Encoded::invocation("Message", "[\"hi\"]");
-    assert_eq!(cluster.send(&Selection::all("chat"), &message).await.unwrap(), 2);
+    assert_eq!(
+        cluster
+            .send(&Selection::all("chat"), &message)
+            .await
+            .unwrap(),
+        2
+    );
     let fa = a.ends.outbound.recv().await.unwrap();
     let fb = b.ends.outbound.recv().await.unwrap();
-    assert_eq!(&fa[..], b"{\"type\":1,\"target\":\"Message\",\"arguments\":[\"hi\"]}\x1e");
-    assert_eq!(fa.as_ptr(), fb.as_ptr(), "same bytes, not a copy per connection");
+    assert_eq!(
+        &fa[..],
+        b"{\"type\":1,\"target\":\"Message\",\"arguments\":[\"hi\"]}\x1e"
+    );
+    assert_eq!(
+        fa.as_ptr(),
+        fb.as_ptr(),
+        "same bytes, not a copy per connection"
+    );
 }
 
 /// Answers every invocation a client gets with `answer(target, id)`.
@@ -168,7 +193,9 @@ fn answer_with(
     tokio::spawn(async move {
         let mut calls = 0;
         while let Some(frame) = ends.outbound.recv().await {
-            let text = std::str::from_utf8(&frame[..frame.len() - 1]).unwrap().to_owned();
+            let text = std::str::from_utf8(&frame[..frame.len() - 1])
+                .unwrap()
+                .to_owned();
             let value: serde_json::Value = serde_json::from_str(&text).unwrap();
             let id = value["invocationId"].as_str().unwrap().to_owned();
             calls += 1;
@@ -214,7 +241,10 @@ async fn invoke_one_reports_why_nobody_answered() {
         .invoke_one(&Selection::all("chat"), "Q", "[]", Duration::from_secs(1))
         .await
         .unwrap_err();
-    assert_eq!(none, ClusterError::NoClientResponded("no connection is selected".into()));
+    assert_eq!(
+        none,
+        ClusterError::NoClientResponded("no connection is selected".into())
+    );
 
     let a = connect(&cluster, "chat", "a", None, &[]).await;
     let b = connect(&cluster, "chat", "b", None, &[]).await;

@@ -59,7 +59,10 @@ mod tests {
     fn splits_several_records_in_one_chunk() {
         let mut b = RecordBuffer::new(100);
         let out = b.push(b"{\"type\":6}\x1e{\"type\":7}\x1e").unwrap();
-        assert_eq!(out, vec![b"{\"type\":6}".to_vec(), b"{\"type\":7}".to_vec()]);
+        assert_eq!(
+            out,
+            vec![b"{\"type\":6}".to_vec(), b"{\"type\":7}".to_vec()]
+        );
         assert!(!b.has_partial());
     }
 
@@ -68,7 +71,10 @@ mod tests {
         let mut b = RecordBuffer::new(100);
         assert!(b.push(b"{\"ty").unwrap().is_empty());
         assert!(b.has_partial());
-        assert_eq!(b.push(b"pe\":6}\x1e{").unwrap(), vec![b"{\"type\":6}".to_vec()]);
+        assert_eq!(
+            b.push(b"pe\":6}\x1e{").unwrap(),
+            vec![b"{\"type\":6}".to_vec()]
+        );
         assert!(b.has_partial());
     }
 

@@ -68,8 +68,8 @@ pub fn success_response() -> Vec<u8> {
 
 /// The error response, after which the server closes the connection.
 pub fn error_response(error: &str) -> Vec<u8> {
-    let mut out = serde_json::to_vec(&serde_json::json!({ "error": error }))
-        .expect("a string serializes");
+    let mut out =
+        serde_json::to_vec(&serde_json::json!({ "error": error })).expect("a string serializes");
     out.push(RECORD_SEPARATOR);
     out
 }
@@ -80,8 +80,14 @@ mod tests {
 
     #[test]
     fn accepts_json_versions_1_and_2_in_any_key_order() {
-        assert_eq!(parse_request(br#"{"protocol":"json","version":1}"#), Ok(HubProtocol::Json));
-        assert_eq!(parse_request(br#"{"version":2,"protocol":"json"}"#), Ok(HubProtocol::Json));
+        assert_eq!(
+            parse_request(br#"{"protocol":"json","version":1}"#),
+            Ok(HubProtocol::Json)
+        );
+        assert_eq!(
+            parse_request(br#"{"version":2,"protocol":"json"}"#),
+            Ok(HubProtocol::Json)
+        );
         assert_eq!(
             parse_request(br#"{"protocol":"json","version":1,"extra":[1]}"#),
             Ok(HubProtocol::Json)
@@ -103,7 +109,10 @@ mod tests {
             Err("The server does not support version 99 of the 'json' protocol.".into())
         );
         let err = parse_request(br#"{"protocol":"json"}"#).unwrap_err();
-        assert!(err.ends_with("Missing required property 'version'."), "{err}");
+        assert!(
+            err.ends_with("Missing required property 'version'."),
+            "{err}"
+        );
         let err = parse_request(b"not json").unwrap_err();
         assert!(err.starts_with("An unexpected error occurred during connection handshake."));
     }

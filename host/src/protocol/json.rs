@@ -95,8 +95,8 @@ pub fn parse(record: &[u8]) -> Result<ClientMessage, ProtocolError> {
             "Unexpected JSON Token Type '{token}'. Expected a JSON Object."
         )));
     }
-    let record: Record = serde_json::from_slice(record)
-        .map_err(|e| invalid(format!("Error reading JSON: {e}.")))?;
+    let record: Record =
+        serde_json::from_slice(record).map_err(|e| invalid(format!("Error reading JSON: {e}.")))?;
     let kind = match record.kind {
         None => return Err(invalid("Missing required property 'type'.")),
         Some(raw) => serde_json::from_str::<i64>(raw.get())
@@ -334,12 +334,18 @@ mod tests {
     #[test]
     fn refuses_invalid_records_with_clear_texts() {
         let cases: &[(&[u8], &str)] = &[
-            (br#"{"type":1,"arguments":[]}"#, "Missing required property 'target'."),
+            (
+                br#"{"type":1,"arguments":[]}"#,
+                "Missing required property 'target'.",
+            ),
             (
                 br#"{"type":1,"invocationId":1,"target":"a","arguments":[]}"#,
                 "Expected 'invocationId' to be of type String.",
             ),
-            (b"[1,2]", "Unexpected JSON Token Type 'Array'. Expected a JSON Object."),
+            (
+                b"[1,2]",
+                "Unexpected JSON Token Type 'Array'. Expected a JSON Object.",
+            ),
             (br#"{"target":"a"}"#, "Missing required property 'type'."),
             (br#"{"type":99}"#, "Unknown message type: 99"),
             (

@@ -1,0 +1,387 @@
+//! The host side of the hub world's imports: `clients`, `groups`,
+//! `presence` and `log`, all answered by the [`Cluster`].
+//!
+//! Everything a hub hands over is checked here (arguments must be JSON
+//! arrays, names non-empty), because this is where guest data enters the
+//! host. Time spent awaiting the cluster is not charged to the hub's
+//! deadline.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use serde_json::value::RawValue;
+use wasmtime::component::Resource;
+
+use super::bindings::wasmhub::hub::{clients, groups, log, presence, types};
+use super::bindings::{ClientResult, ConnectionInfo, HubError, UserPresence};
+use super::state::HostState;
+use crate::cluster::{ClientAnswer, ClusterError, ConnectionRecord, Encoded, Filter, Selection};
+
+type Host<T> = wasmtime::Result<T>;
+
+impl From<ClusterError> for HubError {
+    fn from(error: ClusterError) -> Self {
+        match error {
+            ClusterError::NotFound(m) => HubError::NotFound(m),
+            ClusterError::NoClientResponded(m) => HubError::NoClientResponded(m),
+            ClusterError::Unavailable(m) => HubError::Unavailable(m),
+        }
+    }
+}
+
+fn check_args(args: &str) -> Result<(), HubError> {
+    match serde_json::from_str::<&RawValue>(args) {
+        Ok(raw) if raw.get().starts_with('[') => Ok(()),
+        Ok(_) => Err(HubError::InvalidArgument(
+            "arguments must be a JSON array".to_owned(),
+        )),
+        Err(e) => Err(HubError::InvalidArgument(format!(
+            "arguments are not valid JSON: {e}"
+        ))),
+    }
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), HubError> {
+    if name.is_empty() {
+        Err(HubError::InvalidArgument(format!(
+            "{what} must not be empty"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+fn to_info(record: ConnectionRecord) -> ConnectionInfo {
+    ConnectionInfo {
+        id: record.id,
+        user: record.user,
+        node: record.node,
+        groups: record.groups.into_iter().collect(),
+        attributes: record.attributes.into_iter().collect(),
+    }
+}
+
+fn to_result(answer: ClientAnswer) -> ClientResult {
+    ClientResult {
+        connection_id: answer.connection_id,
+        user: answer.user,
+        value: answer.value,
+    }
+}
+
+impl HostState {
+    /// Runs a host future, charging its time to the host, not the hub.
+    async fn waiting<T>(&mut self, future: impl Future<Output = T>) -> T {
+        let started = Instant::now();
+        let out = future.await;
+        self.add_host_wait(started.elapsed());
+        out
+    }
+
+    fn selection(&self, resource: &Resource<Selection>) -> Host<Selection> {
+        Ok(self.table.get(resource)?.clone())
+    }
+
+    fn new_selection(&mut self, selection: Selection) -> Host<Resource<Selection>> {
+        Ok(self.table.push(selection)?)
+    }
+
+    fn narrow(
+        &mut self,
+        resource: &Resource<Selection>,
+        filter: Filter,
+    ) -> Host<Resource<Selection>> {
+        let next = self.selection(resource)?.with(filter);
+        self.new_selection(next)
+    }
+
+    fn all_of_hub(&self) -> Selection {
+        Selection::all(self.env.hub.clone())
+    }
+
+    fn timeout(&self, timeout_ms: Option<u32>) -> Duration {
+        timeout_ms
+            .map(|ms| Duration::from_millis(ms.into()))
+            .unwrap_or(self.env.invoke_timeout)
+    }
+}
+
+impl types::Host for HostState {}
+
+impl clients::Host for HostState {
+    async fn all(&mut self) -> Host<Resource<Selection>> {
+        let all = self.all_of_hub();
+        self.new_selection(all)
+    }
+
+    async fn caller(&mut self) -> Host<Resource<Selection>> {
+        let filter = match self.caller_id() {
+            Some(id) => Filter::Connection(id.to_owned()),
+            None => Filter::Nothing,
+        };
+        let selection = self.all_of_hub().with(filter);
+        self.new_selection(selection)
+    }
+
+    async fn connection(&mut self, id: String) -> Host<Resource<Selection>> {
+        let selection = self.all_of_hub().with(Filter::Connection(id));
+        self.new_selection(selection)
+    }
+
+    async fn with_user(&mut self, user: String) -> Host<Resource<Selection>> {
+        let selection = self.all_of_hub().with(Filter::User(user));
+        self.new_selection(selection)
+    }
+
+    async fn with_group(&mut self, group: String) -> Host<Resource<Selection>> {
+        let selection = self.all_of_hub().with(Filter::Group(group));
+        self.new_selection(selection)
+    }
+
+    async fn with_attribute(
+        &mut self,
+        key: String,
+        value: Option<String>,
+    ) -> Host<Resource<Selection>> {
+        let selection = self.all_of_hub().with(Filter::Attribute(key, value));
+        self.new_selection(selection)
+    }
+}
+
+impl clients::HostSelection for HostState {
+    async fn with_user(
+        &mut self,
+        this: Resource<Selection>,
+        user: String,
+    ) -> Host<Resource<Selection>> {
+        self.narrow(&this, Filter::User(user))
+    }
+
+    async fn with_group(
+        &mut self,
+        this: Resource<Selection>,
+        group: String,
+    ) -> Host<Resource<Selection>> {
+        self.narrow(&this, Filter::Group(group))
+    }
+
+    async fn with_attribute(
+        &mut self,
+        this: Resource<Selection>,
+        key: String,
+        value: Option<String>,
+    ) -> Host<Resource<Selection>> {
+        self.narrow(&this, Filter::Attribute(key, value))
+    }
+
+    async fn except(
+        &mut self,
+        this: Resource<Selection>,
+        ids: Vec<String>,
+    ) -> Host<Resource<Selection>> {
+        let next = self.selection(&this)?.except(ids);
+        self.new_selection(next)
+    }
+
+    async fn send(
+        &mut self,
+        this: Resource<Selection>,
+        method: String,
+        args: String,
+    ) -> Host<Result<(), HubError>> {
+        if let Err(e) = check_name("method", &method).and_then(|_| check_args(&args)) {
+            return Ok(Err(e));
+        }
+        let selection = self.selection(&this)?;
+        let cluster = self.env.cluster.clone();
+        let message = Encoded::invocation(&method, &args);
+        let sent = self.waiting(cluster.send(&selection, &message)).await;
+        Ok(sent.map(|_| ()).map_err(HubError::from))
+    }
+
+    async fn invoke_one(
+        &mut self,
+        this: Resource<Selection>,
+        method: String,
+        args: String,
+        timeout_ms: Option<u32>,
+    ) -> Host<Result<ClientResult, HubError>> {
+        if let Err(e) = check_name("method", &method).and_then(|_| check_args(&args)) {
+            return Ok(Err(e));
+        }
+        let selection = self.selection(&this)?;
+        let timeout = self.timeout(timeout_ms);
+        let cluster = self.env.cluster.clone();
+        let answer = self
+            .waiting(cluster.invoke_one(&selection, &method, &args, timeout))
+            .await;
+        Ok(answer.map(to_result).map_err(HubError::from))
+    }
+
+    async fn invoke_all(
+        &mut self,
+        this: Resource<Selection>,
+        method: String,
+        args: String,
+        timeout_ms: Option<u32>,
+    ) -> Host<Result<Vec<ClientResult>, HubError>> {
+        if let Err(e) = check_name("method", &method).and_then(|_| check_args(&args)) {
+            return Ok(Err(e));
+        }
+        let selection = self.selection(&this)?;
+        let timeout = self.timeout(timeout_ms);
+        let cluster = self.env.cluster.clone();
+        let answers = self
+            .waiting(cluster.invoke_all(&selection, &method, &args, timeout))
+            .await;
+        Ok(answers
+            .map(|a| a.into_iter().map(to_result).collect())
+            .map_err(HubError::from))
+    }
+
+    async fn connection_ids(
+        &mut self,
+        this: Resource<Selection>,
+    ) -> Host<Result<Vec<String>, HubError>> {
+        let selection = self.selection(&this)?;
+        let cluster = self.env.cluster.clone();
+        let records = self.waiting(cluster.connections(&selection)).await;
+        Ok(records
+            .map(|r| r.into_iter().map(|r| r.id).collect())
+            .map_err(HubError::from))
+    }
+
+    async fn drop(&mut self, this: Resource<Selection>) -> Host<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl groups::Host for HostState {
+    async fn add(&mut self, connection_id: String, group: String) -> Host<Result<(), HubError>> {
+        if let Err(e) = check_name("group", &group) {
+            return Ok(Err(e));
+        }
+        let cluster = self.env.cluster.clone();
+        let hub = self.env.hub.clone();
+        let added = self
+            .waiting(cluster.add_to_group(&hub, &connection_id, &group))
+            .await;
+        Ok(added.map_err(HubError::from))
+    }
+
+    async fn remove(&mut self, connection_id: String, group: String) -> Host<Result<(), HubError>> {
+        let cluster = self.env.cluster.clone();
+        let hub = self.env.hub.clone();
+        let removed = self
+            .waiting(cluster.remove_from_group(&hub, &connection_id, &group))
+            .await;
+        Ok(removed.map_err(HubError::from))
+    }
+}
+
+impl HostState {
+    async fn snapshot(
+        &mut self,
+        selection: Selection,
+    ) -> Host<Result<Vec<ConnectionInfo>, HubError>> {
+        let cluster = self.env.cluster.clone();
+        let records = self.waiting(cluster.connections(&selection)).await;
+        Ok(records
+            .map(|r| r.into_iter().map(to_info).collect())
+            .map_err(HubError::from))
+    }
+}
+
+impl presence::Host for HostState {
+    async fn connections(&mut self) -> Host<Result<Vec<ConnectionInfo>, HubError>> {
+        let all = self.all_of_hub();
+        self.snapshot(all).await
+    }
+
+    async fn connections_by_user(
+        &mut self,
+        user: String,
+    ) -> Host<Result<Vec<ConnectionInfo>, HubError>> {
+        let selection = self.all_of_hub().with(Filter::User(user));
+        self.snapshot(selection).await
+    }
+
+    async fn connections_in_group(
+        &mut self,
+        group: String,
+    ) -> Host<Result<Vec<ConnectionInfo>, HubError>> {
+        let selection = self.all_of_hub().with(Filter::Group(group));
+        self.snapshot(selection).await
+    }
+
+    async fn connections_by_attribute(
+        &mut self,
+        key: String,
+        value: Option<String>,
+    ) -> Host<Result<Vec<ConnectionInfo>, HubError>> {
+        let selection = self.all_of_hub().with(Filter::Attribute(key, value));
+        self.snapshot(selection).await
+    }
+
+    async fn online_users(&mut self) -> Host<Result<Vec<UserPresence>, HubError>> {
+        let cluster = self.env.cluster.clone();
+        let hub = self.env.hub.clone();
+        let users = self.waiting(cluster.online_users(&hub)).await;
+        Ok(users
+            .map(|users| {
+                users
+                    .into_iter()
+                    .map(|u| UserPresence {
+                        user: u.user,
+                        connections: u.connections,
+                        nodes: u.nodes,
+                    })
+                    .collect()
+            })
+            .map_err(HubError::from))
+    }
+
+    async fn is_user_online(&mut self, user: String) -> Host<Result<bool, HubError>> {
+        let selection = self.all_of_hub().with(Filter::User(user));
+        let cluster = self.env.cluster.clone();
+        let records = self.waiting(cluster.connections(&selection)).await;
+        Ok(records.map(|r| !r.is_empty()).map_err(HubError::from))
+    }
+}
+
+impl log::Host for HostState {
+    async fn log(
+        &mut self,
+        level: log::Level,
+        message: String,
+        fields: Vec<(String, String)>,
+    ) -> Host<()> {
+        let hub = &self.env.hub;
+        let call = self.call.as_ref().map(|c| c.what.as_str()).unwrap_or("");
+        let connection = self.caller_id().unwrap_or("");
+        let fields = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        match level {
+            log::Level::Trace => {
+                tracing::trace!(target: "hub", hub, connection, call, fields, "{message}")
+            }
+            log::Level::Debug => {
+                tracing::debug!(target: "hub", hub, connection, call, fields, "{message}")
+            }
+            log::Level::Info => {
+                tracing::info!(target: "hub", hub, connection, call, fields, "{message}")
+            }
+            log::Level::Warn => {
+                tracing::warn!(target: "hub", hub, connection, call, fields, "{message}")
+            }
+            log::Level::Error => {
+                tracing::error!(target: "hub", hub, connection, call, fields, "{message}")
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,249 @@
+//! One loaded version of a hub and the warm instances that serve it.
+//!
+//! Each call checks out an instance (a store plus the instantiated hub),
+//! serves exactly one call on it, and returns it to the pool unless the
+//! call trapped, the instance served its quota of calls, or its memory
+//! grew past half the cap: linear memory never shrinks, so recycling is
+//! how a long-lived instance gives it back. A trap costs only that call.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::{Engine, Store, UpdateDeadline};
+
+use super::bindings::{Accepted, Connection, Hub, HubError, HubPre};
+use super::error::CallError;
+use super::state::{CallContext, HostState, HubEnv};
+
+/// Limits every instance of a hub runs under.
+#[derive(Debug, Clone)]
+pub struct InstanceLimits {
+    pub deadline: Duration,
+    pub memory: usize,
+    pub max_calls: u32,
+    pub max_instances: usize,
+}
+
+/// Idle warm instances kept per version.
+const MAX_IDLE: usize = 16;
+
+/// A hub's compiled, type-checked code and its instance pool.
+pub struct HubVersion {
+    pub name: String,
+    /// Hex sha256 of the `.wasm` file.
+    pub sha256: String,
+    pub loaded_at: SystemTime,
+    engine: Engine,
+    pre: HubPre<HostState>,
+    env: Arc<HubEnv>,
+    limits: InstanceLimits,
+    idle: Mutex<Vec<Warm>>,
+    running: Arc<Semaphore>,
+}
+
+struct Warm {
+    store: Store<HostState>,
+    hub: Hub,
+    calls: u32,
+}
+
+/// A checked-out instance; the permit bounds instances running at once.
+struct Lease {
+    warm: Warm,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl HubVersion {
+    pub(super) fn new(
+        name: String,
+        sha256: String,
+        engine: Engine,
+        pre: HubPre<HostState>,
+        env: Arc<HubEnv>,
+        limits: InstanceLimits,
+    ) -> Self {
+        let running = Arc::new(Semaphore::new(limits.max_instances));
+        Self {
+            name,
+            sha256,
+            loaded_at: SystemTime::now(),
+            engine,
+            pre,
+            env,
+            limits,
+            idle: Mutex::new(Vec::new()),
+            running,
+        }
+    }
+
+    async fn instantiate(&self) -> Result<Warm, CallError> {
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(self.env.clone(), self.limits.memory),
+        );
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_callback(|mut ctx| {
+            Ok(if ctx.data_mut().may_continue() {
+                UpdateDeadline::Yield(1)
+            } else {
+                UpdateDeadline::Interrupt
+            })
+        });
+        store.set_epoch_deadline(1);
+        let hub = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| classify(&store, &e))?;
+        Ok(Warm {
+            store,
+            hub,
+            calls: 0,
+        })
+    }
+
+    async fn checkout(&self, caller: Option<&str>, what: String) -> Result<Lease, CallError> {
+        let permit = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| CallError::Trap("the hub is shutting down".into()))?;
+        let idle = self.idle.lock().expect("idle lock").pop();
+        let mut warm = match idle {
+            Some(warm) => warm,
+            None => self.instantiate().await?,
+        };
+        let state = warm.store.data_mut();
+        state.call = Some(CallContext::new(
+            caller.map(str::to_owned),
+            what,
+            self.limits.deadline,
+        ));
+        state.deadline_hit = false;
+        state.stderr.clear();
+        warm.store.set_epoch_deadline(1);
+        Ok(Lease {
+            warm,
+            _permit: permit,
+        })
+    }
+
+    fn finish<T>(&self, lease: Lease, outcome: wasmtime::Result<T>) -> Result<T, CallError> {
+        let mut warm = lease.warm;
+        match outcome {
+            Ok(value) => {
+                warm.store.data_mut().call = None;
+                warm.calls += 1;
+                let peak = warm.store.data().limiter.peak;
+                if warm.calls < self.limits.max_calls && peak <= self.limits.memory / 2 {
+                    let mut idle = self.idle.lock().expect("idle lock");
+                    if idle.len() < MAX_IDLE {
+                        idle.push(warm);
+                    }
+                }
+                Ok(value)
+            }
+            Err(error) => {
+                let failure = classify(&warm.store, &error);
+                let call = warm.store.data().call.as_ref().map(|c| c.what.clone());
+                tracing::warn!(hub = %self.name, call, %failure, "hub call trapped; instance discarded");
+                Err(failure)
+            }
+        }
+    }
+
+    /// Runs `on-connected`. `Ok(Some(user))` sets the connection's user.
+    pub async fn on_connected(&self, conn: &Connection) -> Result<Option<String>, CallError> {
+        let mut lease = self.checkout(Some(&conn.id), "on-connected".into()).await?;
+        let Warm { store, hub, .. } = &mut lease.warm;
+        let outcome = hub
+            .wasmhub_hub_handler()
+            .call_on_connected(store, conn)
+            .await;
+        let accepted: Result<Accepted, HubError> = self.finish(lease, outcome)?;
+        accepted.map(|a| a.user).map_err(CallError::Hub)
+    }
+
+    /// Runs `on-disconnected`; failures are only logged by the caller.
+    pub async fn on_disconnected(
+        &self,
+        conn: &Connection,
+        error: Option<&str>,
+    ) -> Result<(), CallError> {
+        let mut lease = self.checkout(None, "on-disconnected".into()).await?;
+        let Warm { store, hub, .. } = &mut lease.warm;
+        let outcome = hub
+            .wasmhub_hub_handler()
+            .call_on_disconnected(store, conn, error)
+            .await;
+        self.finish(lease, outcome)
+    }
+
+    /// Runs `invoke`; the result is checked to be valid JSON text.
+    pub async fn invoke(
+        &self,
+        conn: &Connection,
+        method: &str,
+        args: &str,
+    ) -> Result<String, CallError> {
+        let mut lease = self
+            .checkout(Some(&conn.id), format!("invoke:{method}"))
+            .await?;
+        let Warm { store, hub, .. } = &mut lease.warm;
+        let outcome = hub
+            .wasmhub_hub_handler()
+            .call_invoke(store, conn, &method.to_owned(), &args.to_owned())
+            .await;
+        let result = self.finish(lease, outcome)?.map_err(CallError::Hub)?;
+        match serde_json::from_str::<&serde_json::value::RawValue>(&result) {
+            Ok(_) => Ok(result),
+            Err(e) => Err(CallError::Hub(HubError::Internal(format!(
+                "the hub returned invalid JSON ({e})"
+            )))),
+        }
+    }
+
+    /// Makes one instance and keeps it warm: proves the component can be
+    /// instantiated within its limits before it is published.
+    pub(super) async fn smoke_test(&self) -> Result<(), CallError> {
+        let lease = self.checkout(None, "load".into()).await?;
+        self.finish(lease, Ok(()))
+    }
+}
+
+/// Names why a call trapped, most specific reason first.
+fn classify(store: &Store<HostState>, error: &wasmtime::Error) -> CallError {
+    let state = store.data();
+    if state.deadline_hit {
+        return CallError::Trap(format!(
+            "the hub ran past its deadline of {}",
+            humantime::format_duration(deadline_of(state))
+        ));
+    }
+    if state.limiter.exceeded {
+        return CallError::Trap(format!(
+            "the hub exceeded its memory limit of {}",
+            crate::config::format_bytes(state.limiter.limit())
+        ));
+    }
+    if let Some(panic) = state.stderr.panic_message() {
+        return CallError::Trap(format!("the hub {panic}"));
+    }
+    let root = error.root_cause().to_string();
+    let text = error.to_string();
+    CallError::Trap(if root == text {
+        text
+    } else {
+        format!("{text}: {root}")
+    })
+}
+
+fn deadline_of(state: &HostState) -> Duration {
+    state
+        .call
+        .as_ref()
+        .map(CallContext::budget)
+        .unwrap_or_default()
+}

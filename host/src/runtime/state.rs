@@ -1,0 +1,242 @@
+//! What one store (one hub instance) carries: WASI's sandboxed context,
+//! the resource table, its memory limit, its stderr tail, and the facts
+//! of the call it is serving right now.
+
+use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Result};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::cluster::Cluster;
+
+/// Facts shared by every instance of one hub.
+pub struct HubEnv {
+    pub hub: String,
+    pub cluster: Arc<Cluster>,
+    /// Default wait for a client result when the hub names none.
+    pub invoke_timeout: Duration,
+}
+
+/// The call an instance is serving.
+pub struct CallContext {
+    /// The connection whose call this is (`clients.caller()`).
+    pub caller: Option<String>,
+    /// For logs: `invoke:Send`, `on-connected`, ...
+    pub what: String,
+    started: Instant,
+    /// Time spent awaiting host imports, which is not the hub's to pay.
+    host_wait: Duration,
+    budget: Duration,
+}
+
+impl CallContext {
+    pub fn new(caller: Option<String>, what: String, budget: Duration) -> Self {
+        Self {
+            caller,
+            what,
+            started: Instant::now(),
+            host_wait: Duration::ZERO,
+            budget,
+        }
+    }
+
+    /// The hub's own running time allowed for this call.
+    pub fn budget(&self) -> Duration {
+        self.budget
+    }
+
+    /// True while the hub's own running time is within its budget.
+    fn within_budget(&self) -> bool {
+        self.started.elapsed().saturating_sub(self.host_wait) < self.budget
+    }
+}
+
+/// The data of a hub's store.
+pub struct HostState {
+    wasi: WasiCtx,
+    pub table: ResourceTable,
+    pub limiter: MemoryLimiter,
+    pub stderr: GuestOutput,
+    pub env: Arc<HubEnv>,
+    pub call: Option<CallContext>,
+    /// Set when the epoch callback stopped the hub for running too long.
+    pub deadline_hit: bool,
+}
+
+impl HostState {
+    pub fn new(env: Arc<HubEnv>, memory_limit: usize) -> Self {
+        let stderr = GuestOutput::default();
+        // No filesystem, no network, no environment, no stdin: a hub sees
+        // only its world's imports and a clock and randomness.
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            .stdout(stderr.clone())
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(memory_limit),
+            stderr,
+            env,
+            call: None,
+            deadline_hit: false,
+        }
+    }
+
+    /// The epoch callback's verdict: keep running (yielding to tokio
+    /// between slices) or stop the hub.
+    pub fn may_continue(&mut self) -> bool {
+        let ok = self.call.as_ref().is_none_or(CallContext::within_budget);
+        if !ok {
+            self.deadline_hit = true;
+        }
+        ok
+    }
+
+    /// Accounts time spent in a host import that awaited something.
+    pub fn add_host_wait(&mut self, waited: Duration) {
+        if let Some(call) = self.call.as_mut() {
+            call.host_wait += waited;
+        }
+    }
+
+    /// The connection whose call is running.
+    pub fn caller_id(&self) -> Option<&str> {
+        self.call.as_ref().and_then(|c| c.caller.as_deref())
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Caps a store's linear memory; remembers whether the cap was hit and
+/// how large memory has grown (for recycling warm instances).
+pub struct MemoryLimiter {
+    limit: usize,
+    pub peak: usize,
+    pub exceeded: bool,
+}
+
+impl MemoryLimiter {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            peak: 0,
+            exceeded: false,
+        }
+    }
+}
+
+impl MemoryLimiter {
+    /// The cap, in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> Result<bool> {
+        if desired > self.limit {
+            self.exceeded = true;
+            return Err(wasmtime::format_err!(
+                "the hub exceeded its memory limit of {}",
+                crate::config::format_bytes(self.limit)
+            ));
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// A hub's stdout and stderr: keeps the last few KiB so a trap can say
+/// what the hub printed (a Rust panic message, say). Never blocks or
+/// fails, so `eprintln!` in a hub cannot panic on a full buffer.
+#[derive(Clone, Default)]
+pub struct GuestOutput {
+    tail: Arc<Mutex<VecDeque<u8>>>,
+}
+
+const OUTPUT_TAIL: usize = 4096;
+
+impl GuestOutput {
+    /// Forgets what was printed (before a new call).
+    pub fn clear(&self) {
+        self.tail.lock().expect("output lock").clear();
+    }
+
+    /// What was printed, lossily decoded.
+    pub fn text(&self) -> String {
+        let tail = self.tail.lock().expect("output lock");
+        String::from_utf8_lossy(&tail.iter().copied().collect::<Vec<u8>>()).into_owned()
+    }
+
+    /// A Rust panic message in the output, on one line.
+    pub fn panic_message(&self) -> Option<String> {
+        let text = self.text();
+        let start = text.find("panicked at")?;
+        let rest = &text[start..];
+        let end = rest.find("\nnote:").unwrap_or(rest.len());
+        Some(rest[..end].trim().replace(":\n", ": ").replace('\n', ": "))
+    }
+}
+
+impl IsTerminal for GuestOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestOutput {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl tokio::io::AsyncWrite for GuestOutput {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut tail = self.tail.lock().expect("output lock");
+        tail.extend(buf);
+        let excess = tail.len().saturating_sub(OUTPUT_TAIL);
+        tail.drain(..excess);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}

@@ -1,0 +1,92 @@
+//! Wires the layers together and serves until a shutdown signal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::cluster::Cluster;
+use crate::cluster::local::CloseReason;
+use crate::config::Config;
+use crate::connection::Services;
+use crate::runtime::{InstanceLimits, Runtime};
+use crate::transport::negotiated::NegotiatedConnections;
+use crate::transport::{self, AppState};
+
+/// Builds the runtime, loads the hubs, binds `listen`, prints
+/// `listening on http://IP:PORT` to stdout once serving, and runs until
+/// Ctrl-C or SIGTERM; then closes every connection with allowReconnect.
+pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
+    if !config.hubs_dir.is_dir() {
+        anyhow::bail!(
+            "the hubs directory {} does not exist",
+            config.hubs_dir.display()
+        );
+    }
+    let cluster = Arc::new(Cluster::in_memory(config.node_id.clone()));
+    let limits = InstanceLimits {
+        deadline: config.hub_deadline,
+        memory: config.hub_memory,
+        max_calls: config.instance_max_calls,
+        max_instances: config.max_instances_per_hub,
+    };
+    let runtime = Arc::new(Runtime::new(
+        cluster.clone(),
+        limits,
+        config.invoke_timeout,
+    )?);
+    let loaded = runtime.load_dir(&config.hubs_dir).await?;
+    if loaded.is_empty() {
+        tracing::warn!(dir = %config.hubs_dir.display(), "no hub loaded: every /hubs/<name> answers 404");
+    }
+    let config = Arc::new(config);
+    let state = AppState {
+        services: Services {
+            runtime,
+            cluster: cluster.clone(),
+            config: config.clone(),
+        },
+        negotiated: Arc::new(NegotiatedConnections::default()),
+    };
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(node = %config.node_id, hubs = ?loaded, "serving");
+    println!("listening on http://{local}");
+    use std::io::Write as _;
+    std::io::stdout().flush()?;
+
+    axum::serve(listener, transport::router(state))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: closing connections");
+            cluster
+                .close_all(CloseReason {
+                    error: None,
+                    allow_reconnect: true,
+                })
+                .await;
+            // Give writers a moment to send their Close messages.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        })
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
