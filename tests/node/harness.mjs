@@ -1,0 +1,598 @@
+// Test harness for the end-to-end suite: starts a real `wasmhub` host process
+// and connects the official @microsoft/signalr client (or raw WebSockets) to it.
+//
+// Rules kept here and in every test file: no sleeps as synchronisation. Every
+// wait is on an event, or a poll with a deadline. To prove that something did
+// NOT arrive, a later marker is sent and ordering is checked.
+//
+// Environment:
+//   WASMHUB_BIN         host binary (default <root>/target/debug/wasmhub)
+//   WASMHUB_HUBS        directory with chat.wasm and testhub.wasm (default <root>/target/hubs)
+//   WASMHUB_CLIENT_LOG  SignalR client log level: none (default), error, warning, information, debug, trace
+//   WASMHUB_SHOW_LOGS   if set, print the host's stderr after every test (not only failed ones)
+
+import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { existsSync, statSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { before, after, beforeEach, afterEach, test } from "node:test";
+import WebSocket from "ws";
+import { HubConnectionBuilder, HttpTransportType, LogLevel } from "@microsoft/signalr";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** Default deadline for waits, in ms. */
+export const DEADLINE = 10_000;
+
+// ---------------------------------------------------------------------------
+// Host process
+
+function hostPaths() {
+  const bin = process.env.WASMHUB_BIN || path.join(ROOT, "target", "debug", "wasmhub");
+  const hubs = process.env.WASMHUB_HUBS || path.join(ROOT, "target", "hubs");
+  const problems = [];
+  if (!existsSync(bin) || !statSync(bin).isFile()) {
+    problems.push(`host binary not found at ${bin} (set WASMHUB_BIN)`);
+  }
+  for (const hub of ["chat.wasm", "testhub.wasm"]) {
+    if (!existsSync(path.join(hubs, hub))) {
+      problems.push(`${hub} not found in ${hubs} (set WASMHUB_HUBS)`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new Error(
+      `cannot start wasmhub: ${problems.join("; ")}. ` +
+        "Build the host and the hubs first: run `cargo xtask test` (it builds both and runs this suite).",
+    );
+  }
+  return { bin, hubs };
+}
+
+const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
+const LISTENING = /listening on (http:\/\/[0-9A-Za-z.\-:[\]]+)/;
+
+/**
+ * Spawns `wasmhub serve --hubs DIR --listen 127.0.0.1:0 ...extraArgs` and waits
+ * (30 s at most) for the line `listening on http://IP:PORT` on stdout.
+ *
+ * @returns {Promise<{url: string, stop: () => Promise<void>, stderr: () => string,
+ *   stdout: () => string, alive: () => boolean, exited: Promise<{code: number|null, signal: string|null}>,
+ *   pid: number}>}
+ */
+export async function startHost(extraArgs = []) {
+  const { bin, hubs } = hostPaths();
+  const args = ["serve", "--hubs", hubs, "--listen", "127.0.0.1:0", ...extraArgs];
+  const child = spawn(bin, args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  let out = "";
+  let err = "";
+  let exitInfo = null;
+  const exited = new Promise((resolve) => {
+    child.once("exit", (code, signal) => {
+      exitInfo = { code, signal };
+      resolve(exitInfo);
+    });
+  });
+  child.stdout.setEncoding("utf8");
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (d) => (err += d));
+
+  const describeCmd = `${bin} ${args.join(" ")}`;
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      fail(new Error(`no 'listening on http://...' line within 30 s`));
+    }, 30_000);
+    const onData = (d) => {
+      out += d;
+      const m = LISTENING.exec(out.replace(ANSI, ""));
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1].replace(/\/+$/, ""));
+      }
+    };
+    const onExit = (code, signal) => fail(new Error(`host exited early (code ${code}, signal ${signal})`));
+    const onError = (e) => fail(e);
+    function fail(e) {
+      clearTimeout(timer);
+      child.stdout.off("data", onData);
+      child.off("exit", onExit);
+      if (exitInfo === null) child.kill("SIGKILL");
+      reject(
+        new Error(
+          `${e.message}\n  command: ${describeCmd}\n  stdout:\n${indent(out)}\n  stderr:\n${indent(err)}`,
+        ),
+      );
+    }
+    child.stdout.on("data", onData);
+    child.once("exit", onExit);
+    child.once("error", onError);
+  });
+  // Keep draining stdout so the host never blocks on a full pipe.
+  child.stdout.removeAllListeners("data");
+  child.removeAllListeners("exit");
+  child.once("exit", (code, signal) => {
+    exitInfo = exitInfo ?? { code, signal };
+  });
+  child.stdout.on("data", (d) => (out += d));
+
+  let stopping = null;
+  return {
+    url,
+    pid: child.pid,
+    exited,
+    stdout: () => out,
+    stderr: () => err,
+    alive: () => exitInfo === null,
+    stop() {
+      if (stopping) return stopping;
+      stopping = (async () => {
+        if (exitInfo !== null) return;
+        child.kill("SIGTERM");
+        const killer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+        await exited;
+        clearTimeout(killer);
+      })();
+      return stopping;
+    },
+  };
+}
+
+function indent(s) {
+  const text = s.replace(ANSI, "").trimEnd();
+  return text === "" ? "    (empty)" : text.split("\n").map((l) => "    " + l).join("\n");
+}
+
+/**
+ * Registers before/after hooks in the current describe(): one host for the
+ * suite, every connection made through `fx.connect` stopped at the end, and
+ * the host's log printed for each failed test.
+ */
+export function useHost(extraArgs = []) {
+  const fx = {
+    host: null,
+    get url() {
+      return fx.host.url;
+    },
+    connections: new Set(),
+    /** connect() to this host; the connection is stopped after the suite. */
+    async connect(hubPath, opts = {}) {
+      const conn = await connect(fx.host.url, hubPath, opts);
+      fx.connections.add(conn);
+      return conn;
+    },
+    /** rawConnect() to this host; closed after the suite. */
+    async raw(hubPath, opts = {}) {
+      const r = await rawConnect(fx.host.url, hubPath, opts);
+      fx.connections.add(r);
+      return r;
+    },
+  };
+  let mark = 0;
+  before(async () => {
+    fx.host = await startHost(extraArgs);
+  });
+  after(async () => {
+    await Promise.allSettled([...fx.connections].map((c) => c.stop()));
+    if (fx.host) await fx.host.stop();
+  });
+  beforeEach(() => {
+    mark = fx.host ? fx.host.stderr().length : 0;
+  });
+  afterEach((t) => {
+    if (!fx.host) return;
+    if (!t.passed || process.env.WASMHUB_SHOW_LOGS) {
+      const log = fx.host.stderr().slice(mark);
+      if (log.trim() === "" && fx.host.alive()) return;
+      console.error(
+        `--- wasmhub log during '${t.name}' (host ${fx.host.alive() ? "alive" : "EXITED"}) ---\n` +
+          indent(log) +
+          "\n--- end ---",
+      );
+    }
+  });
+  return fx;
+}
+
+/** A test with a timeout, so that a hung promise fails instead of hanging the suite. */
+export function spec(name, fn, timeoutMs = 30_000) {
+  return test(name, { timeout: timeoutMs }, fn);
+}
+
+// ---------------------------------------------------------------------------
+// SignalR client
+
+function clientLogLevel() {
+  const v = (process.env.WASMHUB_CLIENT_LOG || "none").toLowerCase();
+  const map = {
+    none: LogLevel.None,
+    critical: LogLevel.Critical,
+    error: LogLevel.Error,
+    warning: LogLevel.Warning,
+    warn: LogLevel.Warning,
+    information: LogLevel.Information,
+    info: LogLevel.Information,
+    debug: LogLevel.Debug,
+    trace: LogLevel.Trace,
+  };
+  return map[v] ?? LogLevel.None;
+}
+
+/** `base + path`, with `query` (object or string) appended. */
+export function hubUrl(base, hubPath, query) {
+  let url = base.replace(/\/+$/, "") + hubPath;
+  let qs = "";
+  if (typeof query === "string") qs = query.replace(/^\?/, "");
+  else if (query && typeof query === "object") {
+    qs = Object.entries(query)
+      .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+      .join("&");
+  }
+  if (qs) url += (url.includes("?") ? "&" : "?") + qs;
+  return url;
+}
+
+/**
+ * Builds a HubConnection, registers handlers and starts it.
+ *
+ * opts: query (object or string), accessTokenFactory, headers, handlers
+ * ({method: fn}), record ([method names] to record into inboxes before the
+ * start), skipNegotiation (implies WebSockets), transport, start (default
+ * true).
+ *
+ * The returned connection has `closed` (a promise of the onclose error) and
+ * `closeError` (undefined until it closed).
+ */
+export async function connect(url, hubPath, opts = {}) {
+  const options = {};
+  if (opts.accessTokenFactory) options.accessTokenFactory = opts.accessTokenFactory;
+  if (opts.headers) options.headers = opts.headers;
+  if (opts.skipNegotiation) {
+    options.skipNegotiation = true;
+    options.transport = HttpTransportType.WebSockets;
+  } else if (opts.transport !== undefined) {
+    options.transport = opts.transport;
+  }
+  const conn = new HubConnectionBuilder()
+    .withUrl(hubUrl(url, hubPath, opts.query), options)
+    .configureLogging(clientLogLevel())
+    .build();
+  conn.isClosed = false;
+  conn.closed = new Promise((resolve) => {
+    conn.onclose((error) => {
+      conn.isClosed = true;
+      conn.closeError = error;
+      for (const q of inboxes.get(conn)?.values() ?? []) q.end(`connection closed: ${error ?? "no error"}`);
+      resolve(error);
+    });
+  });
+  for (const [method, fn] of Object.entries(opts.handlers ?? {})) conn.on(method, fn);
+  for (const method of opts.record ?? []) inbox(conn, method);
+  if (opts.start !== false) await conn.start();
+  return conn;
+}
+
+/**
+ * Starts a connection that the server is expected to refuse and returns the
+ * error the client reports: either start() rejects, or start() succeeds and
+ * onclose fires with an error (the server sent a Close after the handshake).
+ */
+export async function connectRefused(url, hubPath, opts = {}, deadlineMs = DEADLINE) {
+  const conn = await connect(url, hubPath, { ...opts, start: false });
+  try {
+    await conn.start();
+  } catch (e) {
+    return e;
+  }
+  const error = await withDeadline(conn.closed, deadlineMs, "onclose of a connection the server should refuse");
+  if (error === undefined) {
+    throw new Error("the connection was closed without an error; expected a refusal with a reason");
+  }
+  return error;
+}
+
+// ---------------------------------------------------------------------------
+// Waiting
+
+/** Rejects if `promise` does not settle within `ms`. */
+export function withDeadline(promise, ms, what = "operation") {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`deadline of ${ms} ms passed waiting for ${what}`)), ms);
+  });
+  return Promise.race([Promise.resolve(promise), timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Polls `predicate` (may be async) until it returns a truthy value, which is returned. */
+export async function waitFor(predicate, deadlineMs = DEADLINE, what = "condition", intervalMs = 20) {
+  const end = Date.now() + deadlineMs;
+  let lastError;
+  for (;;) {
+    try {
+      const v = await predicate();
+      if (v) return v;
+    } catch (e) {
+      lastError = e;
+    }
+    if (Date.now() >= end) {
+      throw new Error(
+        `deadline of ${deadlineMs} ms passed waiting for ${what}` + (lastError ? `; last error: ${lastError}` : ""),
+      );
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** A FIFO with deadline-bounded reads. */
+export class Queue {
+  constructor(label = "queue") {
+    this.label = label;
+    this.all = []; // everything ever pushed, in arrival order
+    this.consumed = new Set(); // indices already returned by next()
+    this.waiters = [];
+    this.ended = null; // why no more items will come
+  }
+  /** No more items will come: waits that find nothing fail at once with `reason`. */
+  end(reason) {
+    if (this.ended === null) this.ended = reason;
+    for (const w of this.waiters.splice(0)) w();
+  }
+  push(item) {
+    this.all.push(item);
+    for (const w of this.waiters.splice(0)) w();
+  }
+  get length() {
+    return this.all.length;
+  }
+  /** Everything pushed so far and not returned by next(), in arrival order. */
+  pending() {
+    return this.all.filter((_, i) => !this.consumed.has(i));
+  }
+  /** Waits for the oldest unread item matching `predicate` (default: any); returns it. */
+  async next(deadlineMs = DEADLINE, predicate = () => true) {
+    const end = Date.now() + deadlineMs;
+    for (;;) {
+      for (let i = 0; i < this.all.length; i++) {
+        if (!this.consumed.has(i) && predicate(this.all[i])) {
+          this.consumed.add(i);
+          return this.all[i];
+        }
+      }
+      if (this.ended !== null) {
+        throw new Error(
+          `${this.label} ended (${this.ended}) while waiting; unread: ${JSON.stringify(this.pending())}`,
+        );
+      }
+      const left = end - Date.now();
+      if (left <= 0) {
+        throw new Error(
+          `deadline of ${deadlineMs} ms passed waiting for ${this.label}; unread: ${JSON.stringify(this.pending())}`,
+        );
+      }
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+const inboxes = new WeakMap();
+
+/**
+ * The inbox of `method` calls on `conn` (created and registered on first use:
+ * call it before triggering the messages, or use connect's `record` option).
+ * Items are argument arrays; `inbox.all` keeps every call in arrival order.
+ */
+export function inbox(conn, method) {
+  let map = inboxes.get(conn);
+  if (!map) {
+    map = new Map();
+    inboxes.set(conn, map);
+  }
+  const key = method.toLowerCase();
+  let q = map.get(key);
+  if (!q) {
+    q = new Queue(`'${method}' on connection ${conn.connectionId ?? "(no id)"}`);
+    map.set(key, q);
+    conn.on(method, (...args) => q.push(args));
+  }
+  return q;
+}
+
+/** The first argument of the next `method` call on `conn`. */
+export async function nextMessage(conn, method, deadlineMs = DEADLINE, predicate = () => true) {
+  const args = await inbox(conn, method).next(deadlineMs, (a) => predicate(a[0], a));
+  return args[0];
+}
+
+/** Awaits `promise`, which must reject; returns the error. */
+export async function rejection(promise, deadlineMs = DEADLINE, what = "a rejection") {
+  let value;
+  try {
+    value = await withDeadline(promise, deadlineMs, what);
+  } catch (e) {
+    return e;
+  }
+  throw new Error(`expected ${what}, but it resolved with ${JSON.stringify(value)}`);
+}
+
+/** A promise with its resolve/reject exposed. */
+export function deferred() {
+  let resolve, reject;
+  const promise = new Promise((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+// ---------------------------------------------------------------------------
+// JWT (HS256) without a library
+
+function b64url(input) {
+  return Buffer.from(input).toString("base64").replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+}
+
+/** An HS256 JWT for `claims`; `exp` defaults to one hour from now (pass exp: null to omit). */
+export function makeJwt(claims, secret) {
+  const now = Math.floor(Date.now() / 1000);
+  const body = { iat: now, exp: now + 3600, ...claims };
+  if (body.exp === null) delete body.exp;
+  const head = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
+  const payload = b64url(JSON.stringify(body));
+  const sig = createHmac("sha256", secret).update(`${head}.${payload}`).digest("base64url");
+  return `${head}.${payload}.${sig}`;
+}
+
+// ---------------------------------------------------------------------------
+// Raw WebSocket client (no SignalR client): the JSON hub protocol by hand.
+
+export const RS = "\x1e";
+
+/**
+ * Opens a raw WebSocket to the hub. opts: negotiate (default false: connect
+ * without id, like skipNegotiation), negotiateVersion (default 1), query,
+ * headers, handshake (default true: send the JSON handshake and check the
+ * `{}` answer).
+ */
+export async function rawConnect(base, hubPath, opts = {}) {
+  let id = null;
+  let negotiation = null;
+  if (opts.negotiate) {
+    const v = opts.negotiateVersion ?? 1;
+    const q = { ...(opts.query ?? {}) };
+    if (v > 0) q.negotiateVersion = v;
+    const nurl = hubUrl(base, hubPath + "/negotiate", q);
+    const res = await fetch(nurl, { method: "POST", headers: opts.headers });
+    if (res.status !== 200) throw new Error(`negotiate answered ${res.status}`);
+    negotiation = await res.json();
+    id = negotiation.connectionToken ?? negotiation.connectionId;
+  }
+  let url = hubUrl(base, hubPath, opts.query).replace(/^http/, "ws");
+  if (id !== null) url += (url.includes("?") ? "&" : "?") + `id=${encodeURIComponent(id)}`;
+  const raw = new RawConnection(url, opts.headers);
+  raw.negotiation = negotiation;
+  await raw.opened;
+  if (opts.handshake !== false) {
+    raw.send(`{"protocol":"json","version":1}${RS}`);
+    const first = await raw.nextRecord();
+    if (first !== "{}") throw new Error(`handshake answered ${JSON.stringify(first)}, expected {}`);
+  }
+  return raw;
+}
+
+export class RawConnection {
+  constructor(url, headers) {
+    this.url = url;
+    this.frames = new Queue("raw frames"); // every text frame as received
+    this.records = new Queue("raw records"); // record texts (without the separator)
+    this.buffer = "";
+    this.ws = new WebSocket(url, { headers });
+    this.closeInfo = null;
+    this.unexpected = null;
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once("open", resolve);
+      this.ws.once("error", reject);
+      this.ws.once("unexpected-response", (_req, res) => {
+        this.unexpected = res;
+        const e = new Error(`WebSocket upgrade answered ${res.statusCode}`);
+        e.statusCode = res.statusCode;
+        reject(e);
+        res.resume();
+      });
+    });
+    this.opened.catch(() => {});
+    this.ws.on("error", () => {});
+    this.closed = new Promise((resolve) => {
+      this.ws.once("close", (code, reason) => {
+        this.closeInfo = { code, reason: reason.toString() };
+        const why = `socket closed with ${code} ${this.closeInfo.reason}`.trim();
+        this.frames.end(why);
+        this.records.end(why);
+        resolve(this.closeInfo);
+      });
+    });
+    this.ws.on("message", (data, isBinary) => {
+      const text = isBinary ? Buffer.from(data).toString("utf8") : data.toString();
+      this.frames.push(text);
+      this.buffer += text;
+      let i;
+      while ((i = this.buffer.indexOf(RS)) >= 0) {
+        this.records.push(this.buffer.slice(0, i));
+        this.buffer = this.buffer.slice(i + 1);
+      }
+    });
+  }
+  /** Sends one text frame. */
+  send(text) {
+    this.ws.send(text);
+  }
+  /** Sends `obj` as one JSON record (with the separator) in one frame. */
+  sendJson(obj) {
+    this.ws.send(JSON.stringify(obj) + RS);
+  }
+  /** The next record text. */
+  nextRecord(deadlineMs = DEADLINE) {
+    return this.records.next(deadlineMs);
+  }
+  /** The next parsed message; pings (type 6) skipped unless `keepPings`. */
+  async nextMessage(deadlineMs = DEADLINE, { keepPings = false, predicate = () => true } = {}) {
+    const rec = await this.records.next(deadlineMs, (r) => {
+      let m;
+      try {
+        m = JSON.parse(r);
+      } catch {
+        return true;
+      }
+      if (!keepPings && m && m.type === 6) return false;
+      return predicate(m);
+    });
+    return JSON.parse(rec);
+  }
+  /** The Completion for `invocationId`. */
+  completion(invocationId, deadlineMs = DEADLINE) {
+    return this.nextMessage(deadlineMs, { predicate: (m) => m.type === 3 && m.invocationId === invocationId });
+  }
+  /** Invokes `target` with `args` under `invocationId` and returns its Completion. */
+  async invoke(invocationId, target, args) {
+    this.sendJson({ type: 1, invocationId, target, arguments: args });
+    return this.completion(invocationId);
+  }
+  /** Parsed messages received so far (pings excluded). */
+  messages() {
+    return this.records.all
+      .map((r) => {
+        try {
+          return JSON.parse(r);
+        } catch {
+          return { unparsable: r };
+        }
+      })
+      .filter((m) => m.type !== 6);
+  }
+  async stop() {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
+      this.ws.terminate();
+    }
+    await withDeadline(this.closed, 5_000, "raw socket close").catch(() => {});
+  }
+}
+
+/** POSTs to `<hub>/negotiate` (query appended) and returns { status, body, json }. */
+export async function negotiate(base, hubPath, query, init = {}) {
+  const res = await fetch(hubUrl(base, hubPath + "/negotiate", query), { method: "POST", ...init });
+  const body = await res.text();
+  let json = null;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, body, json, headers: res.headers };
+}

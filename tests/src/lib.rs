@@ -1,0 +1,229 @@
+//! End-to-end harness: the `wasmhub` binary as a real process, and a
+//! small Rust client speaking the SignalR JSON protocol over a real
+//! WebSocket, for what the official clients never send (bad input).
+//!
+//! `cargo xtask test` sets `WASMHUB_BIN` and `WASMHUB_HUBS`; without them
+//! the harness looks in `target/debug/wasmhub` and `target/hubs`.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Default deadline for anything a test waits for.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The host binary under test.
+pub fn host_binary() -> PathBuf {
+    std::env::var_os("WASMHUB_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/debug/wasmhub"))
+}
+
+/// The directory of built example hubs.
+pub fn hubs_dir() -> PathBuf {
+    std::env::var_os("WASMHUB_HUBS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/hubs"))
+}
+
+/// A running host process, killed when dropped.
+pub struct Host {
+    pub addr: String,
+    child: Child,
+}
+
+impl Host {
+    /// Starts `wasmhub serve` on a free port with extra arguments and waits
+    /// for its `listening on` line.
+    pub async fn start(extra: &[&str]) -> anyhow::Result<Host> {
+        let bin = host_binary();
+        let hubs = hubs_dir();
+        if !bin.exists() || !hubs.join("testhub.wasm").exists() {
+            bail!(
+                "missing {} or {}/testhub.wasm: run `cargo xtask test`",
+                bin.display(),
+                hubs.display()
+            );
+        }
+        let mut child = Command::new(&bin)
+            .args(["serve", "--listen", "127.0.0.1:0", "--hubs"])
+            .arg(&hubs)
+            .args(extra)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(DEADLINE, async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(addr) = line.strip_prefix("listening on http://") {
+                    return Ok(addr.to_owned());
+                }
+            }
+            bail!("the host exited before it was listening")
+        })
+        .await
+        .context("the host did not start listening in time")??;
+        // Keep draining stdout so the host never blocks on it.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Host { addr, child })
+    }
+
+    /// `ws://addr/hubs/<hub>?<query>`.
+    pub fn ws_url(&self, hub: &str, query: &str) -> String {
+        format!("ws://{}/hubs/{hub}?{query}", self.addr)
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// One record the server sent, parsed.
+pub type Record = serde_json::Value;
+
+/// A SignalR JSON-protocol client over a raw WebSocket.
+pub struct RawClient {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pending: std::collections::VecDeque<Vec<u8>>,
+    partial: Vec<u8>,
+    closed: bool,
+}
+
+impl RawClient {
+    /// Opens the WebSocket (no negotiate, like `skipNegotiation`).
+    pub async fn open(url: &str) -> anyhow::Result<RawClient> {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .with_context(|| format!("cannot open {url}"))?;
+        Ok(RawClient {
+            ws,
+            pending: Default::default(),
+            partial: Vec::new(),
+            closed: false,
+        })
+    }
+
+    /// Opens and completes the JSON handshake.
+    pub async fn connect(url: &str) -> anyhow::Result<RawClient> {
+        let mut client = Self::open(url).await?;
+        client
+            .send_text("{\"protocol\":\"json\",\"version\":1}\u{1e}")
+            .await?;
+        let answer = client.next_raw().await?;
+        if answer != b"{}" {
+            bail!("handshake answered {}", String::from_utf8_lossy(&answer));
+        }
+        Ok(client)
+    }
+
+    /// Sends one text frame as is.
+    pub async fn send_text(&mut self, text: &str) -> anyhow::Result<()> {
+        self.ws.send(Message::text(text)).await?;
+        Ok(())
+    }
+
+    /// The next record's raw bytes (without separator), within the deadline.
+    pub async fn next_raw(&mut self) -> anyhow::Result<Vec<u8>> {
+        tokio::time::timeout(DEADLINE, async {
+            loop {
+                if let Some(record) = self.pending.pop_front() {
+                    return Ok(record);
+                }
+                if self.closed {
+                    bail!("the server closed the connection");
+                }
+                match self.ws.next().await {
+                    Some(Ok(Message::Text(text))) => self.split(text.as_bytes()),
+                    Some(Ok(Message::Binary(bytes))) => self.split(&bytes),
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => self.closed = true,
+                    Some(Ok(_)) => {}
+                }
+            }
+        })
+        .await
+        .context("no record arrived in time")?
+    }
+
+    fn split(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if b == 0x1e {
+                self.pending.push_back(std::mem::take(&mut self.partial));
+            } else {
+                self.partial.push(b);
+            }
+        }
+    }
+
+    /// The next record, skipping Pings.
+    pub async fn next(&mut self) -> anyhow::Result<Record> {
+        loop {
+            let raw = self.next_raw().await?;
+            let record: Record = serde_json::from_slice(&raw)
+                .with_context(|| format!("not JSON: {}", String::from_utf8_lossy(&raw)))?;
+            if record["type"] != 6 {
+                return Ok(record);
+            }
+        }
+    }
+
+    /// Invokes and returns the Completion (other records in between are
+    /// skipped: use [`RawClient::next`] when they matter).
+    pub async fn invoke(
+        &mut self,
+        id: &str,
+        target: &str,
+        args: serde_json::Value,
+    ) -> anyhow::Result<Record> {
+        let record =
+            serde_json::json!({"type": 1, "invocationId": id, "target": target, "arguments": args});
+        self.send_text(&format!("{record}\u{1e}")).await?;
+        loop {
+            let record = self.next().await?;
+            if record["type"] == 3 && record["invocationId"] == id {
+                return Ok(record);
+            }
+        }
+    }
+
+    /// Waits for the server's Close message and the socket's end; returns
+    /// the Close record.
+    pub async fn expect_close(&mut self) -> anyhow::Result<Record> {
+        loop {
+            let record = self.next().await?;
+            if record["type"] == 7 {
+                // The socket must end after the Close message.
+                tokio::time::timeout(DEADLINE, async {
+                    while !self.closed {
+                        match self.ws.next().await {
+                            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => self.closed = true,
+                            Some(Ok(_)) => {}
+                        }
+                    }
+                })
+                .await
+                .context("the socket stayed open after the Close message")?;
+                return Ok(record);
+            }
+        }
+    }
+}
