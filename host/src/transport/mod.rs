@@ -178,6 +178,9 @@ async fn connect_handler(
     // record may be is refused by the WebSocket layer itself.
     let frame_limit = (services.config.max_message_size * 4).max(64 << 10);
     upgrade
+        // tungstenite reserves 128 KiB per socket by default: most of an
+        // idle connection's memory. Reads grow the buffer when needed.
+        .read_buffer_size(8 << 10)
         .max_message_size(frame_limit)
         .max_frame_size(frame_limit)
         .on_upgrade(move |socket| connection::serve(socket, setup, services))
