@@ -97,7 +97,7 @@ pub fn parse_bytes(text: &str) -> Result<usize, String> {
 /// `67108864` → `64 MiB`, for messages.
 pub fn format_bytes(bytes: usize) -> String {
     for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
             return format!("{} {unit}", bytes >> shift);
         }
     }

@@ -90,6 +90,9 @@ export async function startHost(extraArgs = []) {
       const m = LISTENING.exec(out.replace(ANSI, ""));
       if (m) {
         clearTimeout(timer);
+        child.stdout.off("data", onData);
+        child.off("exit", onExit);
+        child.off("error", onError);
         resolve(m[1].replace(/\/+$/, ""));
       }
     };
@@ -99,6 +102,7 @@ export async function startHost(extraArgs = []) {
       clearTimeout(timer);
       child.stdout.off("data", onData);
       child.off("exit", onExit);
+      child.off("error", onError);
       if (exitInfo === null) child.kill("SIGKILL");
       reject(
         new Error(
@@ -111,11 +115,6 @@ export async function startHost(extraArgs = []) {
     child.once("error", onError);
   });
   // Keep draining stdout so the host never blocks on a full pipe.
-  child.stdout.removeAllListeners("data");
-  child.removeAllListeners("exit");
-  child.once("exit", (code, signal) => {
-    exitInfo = exitInfo ?? { code, signal };
-  });
   child.stdout.on("data", (d) => (out += d));
 
   let stopping = null;
@@ -483,6 +482,7 @@ export async function rawConnect(base, hubPath, opts = {}) {
     raw.send(`{"protocol":"json","version":1}${RS}`);
     const first = await raw.nextRecord();
     if (first !== "{}") throw new Error(`handshake answered ${JSON.stringify(first)}, expected {}`);
+    raw.handshakeRecords = 1;
   }
   return raw;
 }
@@ -496,6 +496,7 @@ export class RawConnection {
     this.ws = new WebSocket(url, { headers });
     this.closeInfo = null;
     this.unexpected = null;
+    this.handshakeRecords = 0; // records that belong to the handshake (left out of messages())
     this.opened = new Promise((resolve, reject) => {
       this.ws.once("open", resolve);
       this.ws.once("error", reject);
@@ -564,9 +565,10 @@ export class RawConnection {
     this.sendJson({ type: 1, invocationId, target, arguments: args });
     return this.completion(invocationId);
   }
-  /** Parsed messages received so far (pings excluded). */
+  /** Parsed hub messages received so far (handshake and pings excluded). */
   messages() {
     return this.records.all
+      .slice(this.handshakeRecords)
       .map((r) => {
         try {
           return JSON.parse(r);

@@ -229,11 +229,28 @@ describe("protocol (raw WebSocket)", () => {
     spec("an unterminated record growing past --max-message-size also ends the connection", async () => {
       const r = await fx.raw(HUB);
       r.send(`{"type":1,"invocationId":"1","target":"Echo","arguments":["`);
-      for (let i = 0; i < 4; i++) r.send("y".repeat(500));
+      // ~1060 bytes in three frames, no separator: over the limit with the last one.
+      for (let i = 0; i < 2; i++) r.send("y".repeat(500));
       await withDeadline(r.closed, DEADLINE, "the socket to close");
       const closes = r.messages().filter((m) => m.type === 7);
       assert.equal(closes.length, 1, JSON.stringify(r.messages()));
       assert.equal(typeof closes[0].error, "string");
+    });
+
+    spec("a client that keeps sending after a protocol error still gets the Close message (graceful close)", async () => {
+      // The server must not drop the TCP connection with unread input: that
+      // makes the kernel send RST and the client loses the Close message and
+      // the close frame (1006). Repeated, because it is a race.
+      for (let i = 0; i < 10; i++) {
+        const r = await fx.raw(HUB);
+        r.send(`{"type":1,${RS}`);
+        for (let k = 0; k < 5; k++) r.send(`{"type":6}${RS}`);
+        const info = await withDeadline(r.closed, DEADLINE, "the socket to close");
+        const closes = r.messages().filter((m) => m.type === 7);
+        assert.equal(closes.length, 1, `round ${i}: no Close message; socket closed with ${info.code}`);
+        assert.equal(info.code, 1000, `round ${i}: socket closed with ${info.code}`);
+        fx.connections.delete(r);
+      }
     });
 
     spec("a message just under the limit is fine", async () => {

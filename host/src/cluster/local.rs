@@ -60,8 +60,12 @@ struct Inner {
     budget: usize,
     close: watch::Sender<Option<CloseReason>>,
     next_invocation: AtomicU64,
-    pending: Mutex<Option<HashMap<String, oneshot::Sender<Result<String, String>>>>>,
+    /// `None` once the client is gone: later calls fail at once.
+    pending: Mutex<Option<PendingResults>>,
 }
+
+/// Client-result calls waiting for a Completion, by invocation id.
+type PendingResults = HashMap<String, oneshot::Sender<Result<String, String>>>;
 
 /// The connection task's ends of a [`ConnectionHandle`].
 pub struct ConnectionEnds {

@@ -194,7 +194,7 @@ impl HubVersion {
         let Warm { store, hub, .. } = &mut lease.warm;
         let outcome = hub
             .wasmhub_hub_handler()
-            .call_invoke(store, conn, &method.to_owned(), &args.to_owned())
+            .call_invoke(store, conn, method, &args.to_owned())
             .await;
         let result = self.finish(lease, outcome)?.map_err(CallError::Hub)?;
         match serde_json::from_str::<&serde_json::value::RawValue>(&result) {

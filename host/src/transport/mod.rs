@@ -199,13 +199,13 @@ fn attributes_of(query: &[(String, String)], headers: &HeaderMap) -> Attributes 
         }
     }
     for (name, value) in headers {
-        if let (Some(name), Ok(value)) = (name.as_str().strip_prefix('#'), value.to_str()) {
-            if !name.is_empty() {
-                attributes
-                    .entry(name.to_ascii_lowercase())
-                    .or_default()
-                    .push(value.to_owned());
-            }
+        if let (Some(name), Ok(value)) = (name.as_str().strip_prefix('#'), value.to_str())
+            && !name.is_empty()
+        {
+            attributes
+                .entry(name.to_ascii_lowercase())
+                .or_default()
+                .push(value.to_owned());
         }
     }
     attributes

@@ -12,7 +12,11 @@ use wasmhub_e2e::{Host, RawClient};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let count: usize = std::env::args().nth(1).map(|c| c.parse()).transpose()?.unwrap_or(1000);
+    let count: usize = std::env::args()
+        .nth(1)
+        .map(|c| c.parse())
+        .transpose()?
+        .unwrap_or(1000);
     let host = Host::start(&[]).await?;
     let before = host.rss_kib().unwrap_or(0);
     let started = Instant::now();
@@ -33,9 +37,15 @@ async fn main() -> anyhow::Result<()> {
     let users = online["result"].as_array().map(Vec::len).unwrap_or(0);
     let after = host.rss_kib().unwrap_or(0);
     println!("connections: {count} (presence sees {users} users)");
-    println!("connect time: {connect_time:.2?} ({:.0} connections/s, one at a time)", count as f64 / connect_time.as_secs_f64());
+    println!(
+        "connect time: {connect_time:.2?} ({:.0} connections/s, one at a time)",
+        count as f64 / connect_time.as_secs_f64()
+    );
     println!("host RSS before: {:.1} MiB", before as f64 / 1024.0);
-    println!("host RSS with {count} idle connections: {:.1} MiB", after as f64 / 1024.0);
+    println!(
+        "host RSS with {count} idle connections: {:.1} MiB",
+        after as f64 / 1024.0
+    );
     println!(
         "per connection: {:.1} KiB",
         (after.saturating_sub(before)) as f64 / count as f64
