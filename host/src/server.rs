@@ -69,8 +69,12 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
                     allow_reconnect: true,
                 })
                 .await;
-            // Give writers a moment to send their Close messages.
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            // Let every connection send its Close and say goodbye to its
+            // hub, for a bounded time.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while cluster.local_count().await > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         })
         .await?;
     Ok(())

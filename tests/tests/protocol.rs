@@ -157,3 +157,18 @@ async fn unknown_tokens_and_hubs_are_refused() -> anyhow::Result<()> {
     assert!(format!("{err:?}").contains("404"), "{err:?}");
     echo_works(&host).await
 }
+
+#[tokio::test]
+async fn shutdown_closes_connections_with_allow_reconnect() -> anyhow::Result<()> {
+    let mut host = Host::start(&[]).await?;
+    let mut client = RawClient::connect(&host.ws_url("testhub", "")).await?;
+    assert_eq!(
+        client.invoke("1", "Echo", json!(["x"])).await?["result"],
+        "x"
+    );
+    let status = host.terminate().await?;
+    let close = client.expect_close().await?;
+    assert_eq!(close, json!({"type": 7, "allowReconnect": true}));
+    assert!(status.success(), "exit status {status}");
+    Ok(())
+}

@@ -244,6 +244,13 @@ impl Cluster {
             .collect())
     }
 
+    /// How many connections this node holds.
+    pub async fn local_count(&self) -> usize {
+        match &self.backend {
+            Backend::Memory(m) => m.handles().len(),
+        }
+    }
+
     /// Closes every local connection (shutdown).
     pub async fn close_all(&self, reason: local::CloseReason) {
         let handles = match &self.backend {
