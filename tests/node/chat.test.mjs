@@ -2,6 +2,7 @@
 
 import { describe, before } from "node:test";
 import assert from "node:assert/strict";
+import path from "node:path";
 import {
   useHost,
   spec,
@@ -12,6 +13,7 @@ import {
   waitFor,
   deferred,
   withDeadline,
+  ROOT,
 } from "./harness.mjs";
 
 const HUB = "/hubs/chat";
@@ -19,7 +21,7 @@ const HUB = "/hubs/chat";
 describe("chat", () => {
   // A long invoke timeout, so that "fails fast on disconnect" cannot be
   // confused with "timed out".
-  const fx = useHost(["--invoke-timeout", "30s"]);
+  const fx = useHost(["--invoke-timeout", "30s", "--web", path.join(ROOT, "examples", "chat", "web")]);
 
   // Connections that live for the whole file; `behaviour[label]` decides how
   // each answers a Question, `asked` records every Question received.
@@ -238,6 +240,28 @@ describe("chat", () => {
 
     spec("the refused connection never shows up as online", async () => {
       assert.deepEqual(await c.alice.invoke("Online"), ["alice", "bob", "carol"]);
+    });
+  });
+
+  describe("web page (--web)", () => {
+    spec("serves index.html at / and the page's files next to it", async () => {
+      const index = await fetch(fx.url + "/");
+      assert.equal(index.status, 200);
+      assert.match(index.headers.get("content-type") ?? "", /text\/html/);
+      const html = await index.text();
+      assert.match(html, /<title>wasmhub chat<\/title>/);
+      for (const [file, type] of [
+        ["chat.js", /javascript/],
+        ["style.css", /text\/css/],
+      ]) {
+        const res = await fetch(`${fx.url}/${file}`);
+        assert.equal(res.status, 200, file);
+        assert.match(res.headers.get("content-type") ?? "", type, file);
+        await res.arrayBuffer();
+      }
+      const missing = await fetch(fx.url + "/no-such-file.txt");
+      await missing.arrayBuffer();
+      assert.equal(missing.status, 404);
     });
   });
 });

@@ -4,7 +4,18 @@ import { describe, before } from "node:test";
 import assert from "node:assert/strict";
 import { HttpTransportType } from "@microsoft/signalr";
 import { getUserAgentHeader } from "@microsoft/signalr/dist/cjs/Utils.js";
-import { useHost, spec, inbox, nextMessage, rejection, negotiate, withDeadline, DEADLINE } from "./harness.mjs";
+import {
+  useHost,
+  spec,
+  inbox,
+  nextMessage,
+  rejection,
+  negotiate,
+  withDeadline,
+  connectRefused,
+  deferred,
+  DEADLINE,
+} from "./harness.mjs";
 
 const HUB = "/hubs/testhub";
 const UNEXPECTED = (m) => `An unexpected error occurred invoking '${m}' on the server.`;
@@ -276,6 +287,19 @@ describe("testhub", () => {
     });
   });
 
+  describe("on-connected", () => {
+    spec("?refuse=<reason> makes the hub refuse the connection with that reason", async () => {
+      const e = await connectRefused(fx.url, HUB, { query: { refuse: "go away, tester" } });
+      assert.match(e.message, /Unauthorized: go away, tester/);
+    });
+
+    spec("?user=<u> sets the user id", async () => {
+      const conn = await fx.connect(HUB, { query: { user: "uma" } });
+      assert.equal(await conn.invoke("GetUser"), "uma");
+      await conn.stop();
+    });
+  });
+
   describe("stopping", () => {
     spec("stop() closes cleanly: onclose gets undefined", async () => {
       const conn = await fx.connect(HUB);
@@ -295,6 +319,33 @@ describe("testhub", () => {
       assert.equal(await conn.invoke("GetCallerConnectionId"), conn.connectionId);
       await conn.invoke("InvokeWithString", "after restart");
       assert.equal(await nextMessage(conn, "Message"), "after restart");
+      await conn.stop();
+    });
+  });
+
+  describe("client result timeout", () => {
+    const fx2 = useHost(["--invoke-timeout", "500ms"]);
+
+    spec("a client that never answers fails the call after --invoke-timeout", async () => {
+      const asked = deferred();
+      const conn = await fx2.connect(HUB, {
+        handlers: {
+          Result: () => {
+            asked.resolve();
+            return new Promise(() => {}); // never answers
+          },
+        },
+      });
+      const t0 = Date.now();
+      const e = await rejection(conn.invoke("ClientResult", "Result"), 10_000, "ClientResult to time out");
+      const elapsed = Date.now() - t0;
+      await asked.promise;
+      assert.ok(elapsed >= 450, `failed after ${elapsed} ms, before the 500 ms timeout`);
+      assert.ok(elapsed < 5_000, `failed only after ${elapsed} ms`);
+      assert.match(e.message, /^An unexpected error occurred invoking 'ClientResult' on the server\. /);
+      assert.match(e.message, /time/i);
+      // The connection is still usable.
+      assert.equal(await conn.invoke("Echo", "after timeout"), "after timeout");
       await conn.stop();
     });
   });

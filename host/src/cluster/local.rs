@@ -30,11 +30,6 @@ impl Encoded {
         }
     }
 
-    /// Already-framed JSON bytes (a Completion, a Ping, a Close).
-    pub fn json(bytes: Vec<u8>) -> Self {
-        Self { json: bytes.into() }
-    }
-
     /// The bytes for a JSON connection.
     pub fn json_bytes(&self) -> &Bytes {
         &self.json

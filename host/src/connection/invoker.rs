@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::cluster::{Cluster, ConnectionHandle, Encoded};
+use crate::cluster::{Cluster, ConnectionHandle};
 use crate::protocol::json;
 use crate::runtime::{CallError, ConnectionContext, Runtime};
 
@@ -41,7 +41,7 @@ pub async fn run(
             Ok(result) => json::completion_result(&id, &result),
             Err(error) => json::completion_error(&id, &error.completion_text(&invocation.target)),
         };
-        handle.push(Encoded::json(frame).json_bytes().clone());
+        handle.push(frame.into());
     }
 }
 
