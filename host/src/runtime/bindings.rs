@@ -16,6 +16,6 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use wasmhub::hub::types::{
+pub use self::wasmhub::hub::types::{
     Accepted, ClientResult, Connection, ConnectionInfo, HubError, UserPresence,
 };

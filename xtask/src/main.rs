@@ -1,0 +1,54 @@
+//! Project chores that need more than one cargo command:
+//!
+//! - `cargo xtask hubs DIR`: build every example hub for wasm32-wasip2 and
+//!   copy the components to `DIR/<name>.wasm`;
+//! - `cargo xtask run [SERVE ARGS...]`: build the hubs and the web page,
+//!   then serve them on 127.0.0.1:5000;
+//! - `cargo xtask test`: build everything and run every test suite.
+
+mod cmd;
+mod hubs;
+mod node;
+mod run;
+mod test;
+mod workspace;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+usage:
+  cargo xtask hubs DIR               build the example hubs into DIR/<name>.wasm
+  cargo xtask run [SERVE ARGS...]    build hubs and web page, then serve them
+  cargo xtask test                   build everything and run all tests";
+
+fn main() -> ExitCode {
+    match dispatch(std::env::args().skip(1).collect()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Picks the command from the first argument.
+fn dispatch(args: Vec<String>) -> Result<()> {
+    let Some((command, rest)) = args.split_first() else {
+        bail!("no command given\n{USAGE}");
+    };
+    match (command.as_str(), rest) {
+        ("hubs", [dir]) => hubs::build_into(&PathBuf::from(dir)),
+        ("hubs", _) => bail!("`hubs` takes exactly one directory\n{USAGE}"),
+        ("run", extra) => run::run(extra),
+        ("test", []) => test::test(),
+        ("test", _) => bail!("`test` takes no arguments\n{USAGE}"),
+        ("help" | "-h" | "--help", _) => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        (other, _) => bail!("unknown command `{other}`\n{USAGE}"),
+    }
+}

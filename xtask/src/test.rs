@@ -1,0 +1,120 @@
+//! `cargo xtask test`: every test suite, against freshly built hubs and host.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Result, bail};
+
+use crate::cmd::{self, step};
+use crate::{hubs, node, workspace};
+
+/// How each step went, for the summary line.
+#[derive(Default)]
+struct Report {
+    steps: Vec<(&'static str, &'static str)>,
+    failed: bool,
+}
+
+impl Report {
+    /// Notes the result of the step `name`; returns whether it passed.
+    fn record(&mut self, name: &'static str, result: Result<()>) -> bool {
+        match result {
+            Ok(()) => {
+                self.steps.push((name, "passed"));
+                true
+            }
+            Err(error) => {
+                eprintln!("error: {name}: {error:#}");
+                self.steps.push((name, "FAILED"));
+                self.failed = true;
+                false
+            }
+        }
+    }
+
+    /// Notes a step that did not run because an earlier one failed.
+    fn skip(&mut self, name: &'static str) {
+        self.steps.push((name, "skipped"));
+        self.failed = true;
+    }
+
+    /// `hubs passed, host build FAILED, ...`
+    fn summary(&self) -> String {
+        let steps: Vec<String> = self
+            .steps
+            .iter()
+            .map(|(name, outcome)| format!("{name} {outcome}"))
+            .collect();
+        steps.join(", ")
+    }
+}
+
+/// Builds hubs, node modules and host, then runs the cargo tests and the
+/// node tests. Setup stops at the first failure; both test suites run
+/// whenever setup passed. Ends with a summary line.
+pub fn test() -> Result<()> {
+    let root = workspace::root();
+    let target = workspace::target_dir();
+    let hubs_dir = target.join("hubs");
+    let env = [
+        ("WASMHUB_BIN", target.join("debug").join("wasmhub")),
+        ("WASMHUB_HUBS", hubs_dir.clone()),
+    ];
+    let has_node_tests = root.join("tests/node").is_dir();
+
+    let mut report = Report::default();
+    let setup_ok = report.record("hubs", hubs::build_into(&hubs_dir))
+        && report.record("node modules", node::ensure_modules())
+        && report.record("host build", build_host());
+    if setup_ok {
+        report.record("cargo tests", cargo_tests(&env));
+        if has_node_tests {
+            report.record("node tests", node_tests(&env));
+        }
+    } else {
+        report.skip("tests");
+    }
+
+    step(&format!("summary: {}", report.summary()));
+    if report.failed {
+        bail!("some steps did not pass");
+    }
+    Ok(())
+}
+
+/// `cargo build -p wasmhub`: the binary the end-to-end tests start.
+fn build_host() -> Result<()> {
+    step("building the host");
+    let mut build = Command::new(workspace::cargo());
+    build
+        .current_dir(workspace::root())
+        .args(["build", "-p", "wasmhub"]);
+    cmd::run(&mut build, "install Rust with rustup")
+}
+
+/// Every crate's tests except the hubs' (they only build for wasm).
+fn cargo_tests(env: &[(&str, PathBuf)]) -> Result<()> {
+    step("running cargo tests");
+    let mut test = Command::new(workspace::cargo());
+    test.current_dir(workspace::root())
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "chat",
+            "--exclude",
+            "testhub",
+        ])
+        .envs(env.iter().map(|(key, value)| (key, value)));
+    cmd::run(&mut test, "install Rust with rustup")
+}
+
+/// The node test suite, one file at a time (they share ports and hubs).
+fn node_tests(env: &[(&str, PathBuf)]) -> Result<()> {
+    step("running node tests");
+    let mut test = Command::new("node");
+    test.current_dir(workspace::root())
+        .args(["--test", "--test-concurrency=1", "tests/node/"])
+        .envs(env.iter().map(|(key, value)| (key, value)));
+    cmd::run(&mut test, "install Node.js (needed for the node tests)")
+}
