@@ -12,7 +12,7 @@
 //   WASMHUB_SHOW_LOGS   if set, print the host's stderr after every test (not only failed ones)
 
 import { spawn } from "node:child_process";
-import { createHmac } from "node:crypto";
+import { createHmac, sign as cryptoSign } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -63,9 +63,12 @@ const LISTENING = /listening on (http:\/\/[0-9A-Za-z.\-:[\]]+)/;
 export async function startHost(extraArgs = []) {
   const { bin, hubs } = hostPaths();
   const args = ["serve", "--hubs", hubs, "--listen", "127.0.0.1:0", ...extraArgs];
+  // The host reads WASMHUB_* settings from its environment too (e.g.
+  // WASMHUB_JWT_SECRET); each test file configures its host by arguments only.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("WASMHUB_")));
   const child = spawn(bin, args, {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "1" },
+    env: { ...env, NO_COLOR: "1" },
   });
   let out = "";
   let err = "";
@@ -438,15 +441,22 @@ function b64url(input) {
   return Buffer.from(input).toString("base64").replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
 }
 
-/** An HS256 JWT for `claims`; `exp` defaults to one hour from now (pass exp: null to omit). */
-export function makeJwt(claims, secret) {
+/**
+ * A JWT for `claims`, HS256 with a secret (default) or RS256 with a private
+ * key (`alg: "RS256"`). `exp` defaults to one hour from now (exp: null omits it).
+ */
+export function makeJwt(claims, key, alg = "HS256") {
   const now = Math.floor(Date.now() / 1000);
   const body = { iat: now, exp: now + 3600, ...claims };
   if (body.exp === null) delete body.exp;
-  const head = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
+  const head = b64url(JSON.stringify({ alg, typ: "JWT" }));
   const payload = b64url(JSON.stringify(body));
-  const sig = createHmac("sha256", secret).update(`${head}.${payload}`).digest("base64url");
-  return `${head}.${payload}.${sig}`;
+  const input = `${head}.${payload}`;
+  let sig;
+  if (alg === "HS256") sig = createHmac("sha256", key).update(input).digest("base64url");
+  else if (alg === "RS256") sig = cryptoSign("sha256", Buffer.from(input), key).toString("base64url");
+  else throw new Error(`makeJwt: unsupported alg ${alg}`);
+  return `${input}.${sig}`;
 }
 
 // ---------------------------------------------------------------------------

@@ -2,6 +2,10 @@
 
 import { describe } from "node:test";
 import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import {
   useHost,
   spec,
@@ -182,5 +186,33 @@ describe("identity", () => {
       assert.deepEqual(await user.invoke("ConnectionsByAttribute", "role", "admin"), [admin.connectionId]);
       await Promise.all([admin.stop(), user.stop()]);
     });
+  });
+});
+
+describe("identity with an RS256 public key", () => {
+  const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const other = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const pemFile = path.join(mkdtempSync(path.join(tmpdir(), "wasmhub-jwt-")), "public.pem");
+  writeFileSync(pemFile, publicKey.export({ type: "spki", format: "pem" }));
+  const fx = useHost(["--jwt-public-key", pemFile]);
+
+  spec("a token signed with the private key is accepted; sub is the user", async () => {
+    const t = makeJwt({ sub: "rita", role: "ops" }, privateKey, "RS256");
+    const conn = await fx.connect(HUB, { accessTokenFactory: () => t });
+    assert.equal(await conn.invoke("GetUser"), "rita");
+    assert.deepEqual((await conn.invoke("GetAttributes")).role, ["ops"]);
+    await conn.stop();
+  });
+
+  spec("a token signed with another key, or with HS256, is 401", async () => {
+    const wrongKey = makeJwt({ sub: "rita" }, other.privateKey, "RS256");
+    // Algorithm confusion: HS256 keyed with the public key's PEM text.
+    const confused = makeJwt({ sub: "rita" }, publicKey.export({ type: "spki", format: "pem" }), "HS256");
+    for (const t of [wrongKey, confused]) {
+      const r = await negotiate(fx.url, HUB, { negotiateVersion: 1 }, { headers: { Authorization: `Bearer ${t}` } });
+      assert.equal(r.status, 401);
+    }
+    const e = await rejection(fx.connect(HUB), DEADLINE, "start() without a token to fail");
+    assert.match(e.message, /Unauthorized: Status code '401'/);
   });
 });

@@ -33,6 +33,9 @@ pub struct ConnectionSetup {
     pub attributes: Attributes,
 }
 
+/// How long a closing connection waits for the client's close frame.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Shared services every connection uses.
 #[derive(Clone)]
 pub struct Services {
@@ -87,6 +90,7 @@ pub async fn serve(socket: WebSocket, setup: ConnectionSetup, services: Services
                     String::from_utf8(handshake::error_response(&error)).unwrap_or_default();
                 let _ = sink.send(Message::Text(response.into())).await;
                 let _ = sink.close().await;
+                drain(&mut stream).await;
             }
             return;
         }
@@ -121,6 +125,7 @@ pub async fn serve(socket: WebSocket, setup: ConnectionSetup, services: Services
         });
         let _ = writer.await;
         handle.disconnected();
+        drain(&mut stream).await;
         return;
     }
     tracing::debug!(connection = %context.id, hub = %context.hub, "connected");
@@ -136,6 +141,7 @@ pub async fn serve(socket: WebSocket, setup: ConnectionSetup, services: Services
     ));
     let mut close = handle.subscribe_close();
     let mut reader = Reader {
+        id: &context.id,
         handle: &handle,
         queue,
     };
@@ -215,7 +221,18 @@ pub async fn serve(socket: WebSocket, setup: ConnectionSetup, services: Services
         }
     }
     let _ = writer.await;
+    drain(&mut stream).await;
     tracing::debug!(connection = %context.id, ?error, "disconnected");
+}
+
+/// Reads (and drops) what the client still sends until its close frame,
+/// for a bounded time: closing a socket with unread input resets it, and
+/// the client would lose the Close message that says why.
+async fn drain(stream: &mut futures_util::stream::SplitStream<WebSocket>) {
+    let _ = timeout(DRAIN, async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
 }
 
 /// Runs the hub's `on-connected`; an error is the refusal text.
@@ -246,6 +263,7 @@ enum End {
 }
 
 struct Reader<'a> {
+    id: &'a str,
     handle: &'a ConnectionHandle,
     queue: mpsc::Sender<invoker::Invocation>,
 }
@@ -298,6 +316,10 @@ impl Reader<'_> {
                 Ok(())
             }
             ClientMessage::Close { error } => Err(End::ClientClosed(error)),
+            ClientMessage::Unknown(kind) => {
+                tracing::warn!(connection = %self.id, kind, "ignored a message of unknown type");
+                Ok(())
+            }
             ClientMessage::Ping
             | ClientMessage::Ack
             | ClientMessage::StreamItem { .. }

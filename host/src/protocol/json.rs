@@ -44,6 +44,9 @@ pub enum ClientMessage {
     Close { error: Option<String> },
     /// Types 8 and 9 (stateful reconnect), which this host never enables.
     Ack,
+    /// A type this host does not know. Ignored, as ASP.NET Core does:
+    /// newer clients may add message types.
+    Unknown(i64),
 }
 
 #[derive(Deserialize)]
@@ -163,7 +166,7 @@ pub fn parse(record: &[u8]) -> Result<ClientMessage, ProtocolError> {
             error: string_field(record.error, "error")?,
         }),
         8 | 9 => Ok(ClientMessage::Ack),
-        other => Err(invalid(format!("Unknown message type: {other}"))),
+        other => Ok(ClientMessage::Unknown(other)),
     }
 }
 
@@ -332,6 +335,14 @@ mod tests {
     }
 
     #[test]
+    fn unknown_types_are_read_not_refused() {
+        assert_eq!(
+            parse(br#"{"type":99,"x":1}"#).unwrap(),
+            ClientMessage::Unknown(99)
+        );
+    }
+
+    #[test]
     fn refuses_invalid_records_with_clear_texts() {
         let cases: &[(&[u8], &str)] = &[
             (
@@ -347,7 +358,6 @@ mod tests {
                 "Unexpected JSON Token Type 'Array'. Expected a JSON Object.",
             ),
             (br#"{"target":"a"}"#, "Missing required property 'type'."),
-            (br#"{"type":99}"#, "Unknown message type: 99"),
             (
                 br#"{"type":1,"target":"a","arguments":{}}"#,
                 "Expected 'arguments' to be of type Array.",
