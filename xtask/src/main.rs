@@ -42,7 +42,8 @@ fn dispatch(args: Vec<String>) -> Result<()> {
     match (command.as_str(), rest) {
         ("hubs", [dir]) => hubs::build_into(&PathBuf::from(dir)),
         ("hubs", _) => bail!("`hubs` takes exactly one directory\n{USAGE}"),
-        ("run", extra) => run::run(extra),
+        // `cargo xtask run -- --listen ..` works like `cargo xtask run --listen ..`.
+        ("run", extra) => run::run(extra.strip_prefix(&["--".to_owned()][..]).unwrap_or(extra)),
         ("test", []) => test::test(),
         ("test", _) => bail!("`test` takes no arguments\n{USAGE}"),
         ("help" | "-h" | "--help", _) => {
