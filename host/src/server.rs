@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::cluster::Cluster;
 use crate::cluster::local::CloseReason;
+use crate::cluster::redis::BackplaneOptions;
 use crate::config::Config;
 use crate::connection::Services;
 use crate::runtime::{InstanceLimits, Runtime};
@@ -25,7 +26,19 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
             config.hubs_dir.display()
         );
     }
-    let cluster = Arc::new(Cluster::in_memory(config.node_id.clone()));
+    let cluster = Arc::new(match &config.redis {
+        None => Cluster::in_memory(config.node_id.clone()),
+        Some(url) => {
+            let options = BackplaneOptions {
+                url: url.clone(),
+                prefix: config.channel_prefix.clone(),
+                node_id: config.node_id.clone(),
+                heartbeat_interval: config.heartbeat_interval,
+                node_timeout: config.node_timeout,
+            };
+            Cluster::with_backplane(options).await?
+        }
+    });
     let limits = InstanceLimits {
         deadline: config.hub_deadline,
         memory: config.hub_memory,
@@ -54,7 +67,12 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
-    tracing::info!(node = %config.node_id, hubs = ?loaded, "serving");
+    tracing::info!(
+        node = %config.node_id,
+        hubs = ?loaded,
+        backplane = config.redis.is_some(),
+        "serving"
+    );
     println!("listening on http://{local}");
     use std::io::Write as _;
     std::io::stdout().flush()?;
@@ -75,6 +93,7 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
             while cluster.local_count().await > 0 && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
+            cluster.shutdown().await;
         })
         .await?;
     Ok(())

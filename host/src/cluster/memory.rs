@@ -148,6 +148,15 @@ impl MemoryRegistry {
         self.lock().connections.get(id).map(|e| e.record.clone())
     }
 
+    /// Every connection's record (to register them all again).
+    pub fn records(&self) -> Vec<ConnectionRecord> {
+        self.lock()
+            .connections
+            .values()
+            .map(|e| e.record.clone())
+            .collect()
+    }
+
     /// Every connection's handle (to close them all at shutdown).
     pub fn handles(&self) -> Vec<ConnectionHandle> {
         self.lock()

@@ -1,15 +1,18 @@
 //! The one routing and presence API, whatever the backend.
 //!
 //! Hubs (through the runtime) and connections talk to [`Cluster`] only.
-//! On a single node the backend is [`memory::MemoryRegistry`]; the Redis
-//! backplane becomes a second backend behind the same methods, which is
-//! why they are `async` and fallible even where memory never fails.
+//! Every node keeps its own connections in a [`memory::MemoryRegistry`];
+//! on a single node that is all there is. With a [`redis::Backplane`] the
+//! same methods span every node, which is why they are `async` and
+//! fallible even where memory never fails.
 
 pub mod local;
 pub mod memory;
+pub mod redis;
 pub mod selection;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -18,7 +21,8 @@ pub use local::{ConnectionEnds, ConnectionHandle, Encoded};
 pub use selection::{Attributes, Filter, Selection};
 
 /// What the registry knows of a connection, everywhere in the cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Stored as JSON in the backplane.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConnectionRecord {
     pub id: String,
     pub hub: String,
@@ -57,19 +61,17 @@ pub enum ClusterError {
 }
 
 impl ClusterError {
-    fn connection_not_found(id: &str) -> Self {
+    pub(crate) fn connection_not_found(id: &str) -> Self {
         ClusterError::NotFound(format!("connection '{id}' does not exist"))
     }
 }
 
-enum Backend {
-    Memory(memory::MemoryRegistry),
-}
-
-/// This node's view of the cluster.
+/// This node's view of the cluster: its own connections in memory (the
+/// authority for them), and, with a backplane, everyone else's.
 pub struct Cluster {
     node_id: String,
-    backend: Backend,
+    local: Arc<memory::MemoryRegistry>,
+    backplane: Option<Arc<redis::Backplane>>,
 }
 
 impl Cluster {
@@ -77,8 +79,23 @@ impl Cluster {
     pub fn in_memory(node_id: impl Into<String>) -> Self {
         Self {
             node_id: node_id.into(),
-            backend: Backend::Memory(memory::MemoryRegistry::default()),
+            local: Arc::new(memory::MemoryRegistry::default()),
+            backplane: None,
         }
+    }
+
+    /// A node of a cluster that shares a Redis-compatible backplane.
+    pub async fn with_backplane(
+        options: redis::BackplaneOptions,
+    ) -> Result<Self, redis::BackplaneError> {
+        let local = Arc::new(memory::MemoryRegistry::default());
+        let node_id = options.node_id.clone();
+        let backplane = redis::Backplane::start(options, local.clone()).await?;
+        Ok(Self {
+            node_id,
+            local,
+            backplane: Some(backplane),
+        })
     }
 
     /// The id this node registers its connections under.
@@ -88,75 +105,143 @@ impl Cluster {
 
     /// Records a new local connection.
     pub async fn register(&self, record: ConnectionRecord, handle: ConnectionHandle) {
-        match &self.backend {
-            Backend::Memory(m) => m.register(record, handle),
+        self.local.register(record.clone(), handle);
+        if let Some(bp) = &self.backplane {
+            bp.register(&record).await;
         }
     }
 
     /// Forgets a local connection; its groups go with it.
     pub async fn unregister(&self, id: &str) -> Option<ConnectionRecord> {
-        match &self.backend {
-            Backend::Memory(m) => m.unregister(id),
+        let record = self.local.unregister(id)?;
+        if let Some(bp) = &self.backplane {
+            bp.unregister(&record).await;
         }
+        Some(record)
     }
 
-    /// Sets the user id of a connection.
+    /// Sets the user id of a local connection.
     pub async fn set_user(&self, id: &str, user: Option<String>) -> Result<(), ClusterError> {
-        match &self.backend {
-            Backend::Memory(m) => m.set_user(id, user),
+        let old = self.local.record(id);
+        self.local.set_user(id, user)?;
+        if let (Some(bp), Some(old), Some(new)) = (&self.backplane, old, self.local.record(id)) {
+            bp.update(&old, &new).await;
         }
+        Ok(())
     }
 
-    /// The registry's record of one connection.
+    /// This node's record of one of its connections.
     pub async fn record(&self, id: &str) -> Option<ConnectionRecord> {
-        match &self.backend {
-            Backend::Memory(m) => m.record(id),
-        }
+        self.local.record(id)
     }
 
-    /// Adds any connection of `hub` to a group.
+    /// Adds any connection of `hub`, on any node, to a group.
     pub async fn add_to_group(&self, hub: &str, id: &str, group: &str) -> Result<(), ClusterError> {
-        match &self.backend {
-            Backend::Memory(m) => m.add_to_group(hub, id, group),
-        }
+        self.change_group(hub, id, group, true).await
     }
 
-    /// Removes any connection of `hub` from a group.
+    /// Removes any connection of `hub`, on any node, from a group.
     pub async fn remove_from_group(
         &self,
         hub: &str,
         id: &str,
         group: &str,
     ) -> Result<(), ClusterError> {
-        match &self.backend {
-            Backend::Memory(m) => m.remove_from_group(hub, id, group),
+        self.change_group(hub, id, group, false).await
+    }
+
+    async fn change_group(
+        &self,
+        hub: &str,
+        id: &str,
+        group: &str,
+        add: bool,
+    ) -> Result<(), ClusterError> {
+        let Some(bp) = &self.backplane else {
+            return if add {
+                self.local.add_to_group(hub, id, group)
+            } else {
+                self.local.remove_from_group(hub, id, group)
+            };
+        };
+        if self.local.record(id).is_some() {
+            return bp.local_group_change(hub, id, group, add).await;
+        }
+        match bp.owner_of(id).await? {
+            Some(node) if node != self.node_id => bp.group_remote(&node, hub, id, group, add).await,
+            _ => Err(ClusterError::connection_not_found(id)),
         }
     }
 
-    fn resolve(&self, selection: &Selection) -> Vec<(ConnectionRecord, ConnectionHandle)> {
-        match &self.backend {
-            Backend::Memory(m) => m.resolve(selection),
-        }
-    }
-
-    /// Fire and forget to every selected connection; the message is
-    /// serialized once. Returns how many connections it was queued for.
+    /// Fire and forget to every selected connection, on every node. Local
+    /// connections get the message serialized once; other nodes get one
+    /// message: to the owner's inbox for a single connection, else on the
+    /// broadcast channel. Returns how many local connections it was queued
+    /// for. While the backplane is unreachable only local connections are
+    /// reached (live traffic is not queued) and a warning is logged.
     pub async fn send(
         &self,
         selection: &Selection,
-        message: &Encoded,
+        method: &str,
+        args: &str,
     ) -> Result<usize, ClusterError> {
+        let message = Encoded::invocation(method, args);
         let mut queued = 0;
-        for (_, handle) in self.resolve(selection) {
+        for (_, handle) in self.local.resolve(selection) {
             if handle.push(message.json_bytes().clone()) {
                 queued += 1;
             }
         }
+        let Some(bp) = &self.backplane else {
+            return Ok(queued);
+        };
+        let remote = match selection.connection_id() {
+            Some(id) if self.local.record(id).is_some() => return Ok(queued),
+            Some(id) => match bp.owner_of(id).await {
+                Ok(Some(node)) => bp.publish_send(Some(&node), selection, method, args).await,
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            },
+            None => bp.publish_send(None, selection, method, args).await,
+        };
+        if let Err(error) = remote {
+            tracing::warn!(%error, "a send reached this node's connections only");
+        }
         Ok(queued)
     }
 
-    /// Asks the selected clients one at a time, in id order, until one
-    /// answers with a result.
+    /// The selected connections of the whole cluster, split into this
+    /// node's (with handles) and other nodes' (by node).
+    async fn targets(
+        &self,
+        selection: &Selection,
+    ) -> Result<
+        (
+            Vec<(ConnectionRecord, ConnectionHandle)>,
+            BTreeMap<String, Vec<ConnectionRecord>>,
+        ),
+        ClusterError,
+    > {
+        let local = self.local.resolve(selection);
+        let mut remote: BTreeMap<String, Vec<ConnectionRecord>> = BTreeMap::new();
+        if let Some(bp) = &self.backplane {
+            let local_only = selection
+                .connection_id()
+                .is_some_and(|id| self.local.record(id).is_some());
+            if !local_only {
+                for record in bp.resolve(selection).await? {
+                    if record.node != self.node_id {
+                        remote.entry(record.node.clone()).or_default().push(record);
+                    }
+                }
+            }
+        }
+        Ok((local, remote))
+    }
+
+    /// Asks the selected clients one at a time until one answers with a
+    /// result: this node's clients first, then other nodes', each in
+    /// connection-id order. The method never runs on two clients at once.
     pub async fn invoke_one(
         &self,
         selection: &Selection,
@@ -164,14 +249,18 @@ impl Cluster {
         arguments: &str,
         timeout: Duration,
     ) -> Result<ClientAnswer, ClusterError> {
-        let targets = self.resolve(selection);
-        if targets.is_empty() {
+        let mut reasons = Vec::new();
+        let (local, remote, degraded) = match self.targets(selection).await {
+            Ok((local, remote)) => (local, remote, None),
+            // Degraded: this node's clients can still answer.
+            Err(error) => (self.local.resolve(selection), BTreeMap::new(), Some(error)),
+        };
+        if local.is_empty() && remote.is_empty() && degraded.is_none() {
             return Err(ClusterError::NoClientResponded(
                 "no connection is selected".to_owned(),
             ));
         }
-        let mut reasons = Vec::new();
-        for (record, handle) in targets {
+        for (record, handle) in local {
             match handle.invoke(method, arguments, timeout).await {
                 Ok(value) => {
                     return Ok(ClientAnswer {
@@ -183,14 +272,42 @@ impl Cluster {
                 Err(error) => reasons.push(format!("{}: {error}", record.id)),
             }
         }
+        let mut remote: Vec<ConnectionRecord> = remote.into_values().flatten().collect();
+        remote.sort_by(|a, b| a.id.cmp(&b.id));
+        if let Some(bp) = &self.backplane {
+            for record in remote {
+                let answer = bp
+                    .invoke_remote(
+                        &record.node,
+                        std::slice::from_ref(&record),
+                        method,
+                        arguments,
+                        timeout,
+                    )
+                    .await
+                    .pop();
+                match answer {
+                    Some(answer @ ClientAnswer { value: Ok(_), .. }) => return Ok(answer),
+                    Some(ClientAnswer {
+                        value: Err(error), ..
+                    }) => reasons.push(format!("{}: {error}", record.id)),
+                    None => {}
+                }
+            }
+        }
+        if let Some(ClusterError::Unavailable(why)) = degraded {
+            reasons.insert(0, why);
+            return Err(ClusterError::Unavailable(reasons.join("; ")));
+        }
         Err(ClusterError::NoClientResponded(format!(
             "no client returned a result ({})",
             reasons.join("; ")
         )))
     }
 
-    /// Asks every selected client at once; returns every answer or error,
-    /// sorted by connection id.
+    /// Asks every selected client, on every node, at once; returns every
+    /// answer or error, sorted by connection id. Clients of a node that
+    /// dies meanwhile get an error naming the node.
     pub async fn invoke_all(
         &self,
         selection: &Selection,
@@ -198,30 +315,54 @@ impl Cluster {
         arguments: &str,
         timeout: Duration,
     ) -> Result<Vec<ClientAnswer>, ClusterError> {
-        let calls = self
-            .resolve(selection)
-            .into_iter()
-            .map(|(record, handle)| async move {
-                let value = handle.invoke(method, arguments, timeout).await;
-                ClientAnswer {
-                    connection_id: record.id,
-                    user: record.user,
-                    value,
+        let (local, remote) = self.targets(selection).await?;
+        let local_calls = join_all(local.into_iter().map(|(record, handle)| async move {
+            let value = handle.invoke(method, arguments, timeout).await;
+            ClientAnswer {
+                connection_id: record.id,
+                user: record.user,
+                value,
+            }
+        }));
+        let remote_calls = join_all(remote.iter().map(|(node, records)| async move {
+            match &self.backplane {
+                Some(bp) => {
+                    bp.invoke_remote(node, records, method, arguments, timeout)
+                        .await
                 }
-            });
-        Ok(join_all(calls).await)
+                None => Vec::new(),
+            }
+        }));
+        let (mut answers, remote_answers) = tokio::join!(local_calls, remote_calls);
+        answers.extend(remote_answers.into_iter().flatten());
+        answers.sort_by(|a, b| a.connection_id.cmp(&b.connection_id));
+        Ok(answers)
     }
 
-    /// Presence: a snapshot of the selected connections, sorted by id.
+    /// Presence: a snapshot of the selected connections on every node,
+    /// sorted by id.
     pub async fn connections(
         &self,
         selection: &Selection,
     ) -> Result<Vec<ConnectionRecord>, ClusterError> {
-        Ok(self
-            .resolve(selection)
+        let (local, remote) = self.targets(selection).await?;
+        let mut records: Vec<ConnectionRecord> = local
             .into_iter()
             .map(|(r, _)| r)
-            .collect())
+            .chain(remote.into_values().flatten())
+            .collect();
+        records.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(records)
+    }
+
+    /// Presence: whether a user has a connection to `hub` anywhere. A
+    /// user connected here is online even while the backplane is away.
+    pub async fn is_user_online(&self, hub: &str, user: &str) -> Result<bool, ClusterError> {
+        let selection = Selection::all(hub).with(Filter::User(user.to_owned()));
+        if !self.local.resolve(&selection).is_empty() {
+            return Ok(true);
+        }
+        Ok(!self.connections(&selection).await?.is_empty())
     }
 
     /// Presence: every user connected to `hub`, sorted by user id.
@@ -246,18 +387,21 @@ impl Cluster {
 
     /// How many connections this node holds.
     pub async fn local_count(&self) -> usize {
-        match &self.backend {
-            Backend::Memory(m) => m.handles().len(),
-        }
+        self.local.records().len()
     }
 
     /// Closes every local connection (shutdown).
     pub async fn close_all(&self, reason: local::CloseReason) {
-        let handles = match &self.backend {
-            Backend::Memory(m) => m.handles(),
-        };
-        for handle in handles {
+        for handle in self.local.handles() {
             handle.close(reason.clone());
+        }
+    }
+
+    /// Leaves the cluster: removes what is left of this node's
+    /// registrations and its heartbeat.
+    pub async fn shutdown(&self) {
+        if let Some(bp) = &self.backplane {
+            bp.shutdown().await;
         }
     }
 }

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 pub type Attributes = BTreeMap<String, Vec<String>>;
 
 /// One narrowing step.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Filter {
     /// Exactly this connection.
     Connection(String),
@@ -24,8 +25,9 @@ pub enum Filter {
     Nothing,
 }
 
-/// Which connections of one hub a send, invoke or query is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which connections of one hub a send, invoke or query is for. It
+/// travels between nodes as JSON (a broadcast send carries it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Selection {
     pub hub: String,
     pub filters: Vec<Filter>,

@@ -163,14 +163,9 @@ async fn a_fan_out_shares_one_serialization() {
     let cluster = Cluster::in_memory("n1");
     let mut a = connect(&cluster, "chat", "a", None, &[]).await;
     let mut b = connect(&cluster, "chat", "b", None, &[]).await;
-    let message = Encoded::invocation("Message", "[\"hi\"]");
-    assert_eq!(
-        cluster
-            .send(&Selection::all("chat"), &message)
-            .await
-            .unwrap(),
-        2
-    );
+    let all = Selection::all("chat");
+    let sent = cluster.send(&all, "Message", "[\"hi\"]").await.unwrap();
+    assert_eq!(sent, 2);
     let fa = a.ends.outbound.recv().await.unwrap();
     let fb = b.ends.outbound.recv().await.unwrap();
     assert_eq!(

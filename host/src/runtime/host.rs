@@ -15,7 +15,7 @@ use wasmtime::component::Resource;
 use super::bindings::wasmhub::hub::{clients, groups, log, presence, types};
 use super::bindings::{ClientResult, ConnectionInfo, HubError, UserPresence};
 use super::state::HostState;
-use crate::cluster::{ClientAnswer, ClusterError, ConnectionRecord, Encoded, Filter, Selection};
+use crate::cluster::{ClientAnswer, ClusterError, ConnectionRecord, Filter, Selection};
 
 type Host<T> = wasmtime::Result<T>;
 
@@ -194,8 +194,7 @@ impl clients::HostSelection for HostState {
         }
         let selection = self.selection(&this)?;
         let cluster = self.env.cluster.clone();
-        let message = Encoded::invocation(&method, &args);
-        let sent = self.waiting(cluster.send(&selection, &message)).await;
+        let sent = self.waiting(cluster.send(&selection, &method, &args)).await;
         Ok(sent.map(|_| ()).map_err(HubError::from))
     }
 
@@ -343,10 +342,10 @@ impl presence::Host for HostState {
     }
 
     async fn is_user_online(&mut self, user: String) -> Host<Result<bool, HubError>> {
-        let selection = self.all_of_hub().with(Filter::User(user));
         let cluster = self.env.cluster.clone();
-        let records = self.waiting(cluster.connections(&selection)).await;
-        Ok(records.map(|r| !r.is_empty()).map_err(HubError::from))
+        let hub = self.env.hub.clone();
+        let online = self.waiting(cluster.is_user_online(&hub, &user)).await;
+        Ok(online.map_err(HubError::from))
     }
 }
 

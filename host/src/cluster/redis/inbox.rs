@@ -1,0 +1,170 @@
+//! Receives envelopes: this node's inbox and the broadcast channel, on a
+//! subscription that reconnects with backoff when Redis goes away.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::future::join_all;
+use tokio::sync::oneshot;
+
+use super::envelope::{Envelope, WireAnswer, raw};
+use super::{Backplane, Waiter};
+use crate::cluster::local::Encoded;
+use crate::cluster::{Filter, Selection};
+
+/// Starts the subscriber; the receiver fires once it is subscribed.
+pub fn spawn(backplane: Arc<Backplane>) -> oneshot::Receiver<()> {
+    let (ready, ready_rx) = oneshot::channel();
+    tokio::spawn(run(backplane, ready));
+    ready_rx
+}
+
+async fn run(backplane: Arc<Backplane>, ready: oneshot::Sender<()>) {
+    let mut ready = Some(ready);
+    let mut backoff = Duration::from_millis(100);
+    let channels = [
+        backplane.keys.inbox(backplane.node_id()),
+        backplane.keys.broadcast(),
+    ];
+    while !backplane.stopping.load(Ordering::Acquire) {
+        let subscribed = async {
+            let mut pubsub = backplane.client.get_async_pubsub().await?;
+            for channel in &channels {
+                pubsub.subscribe(channel).await?;
+            }
+            redis::RedisResult::Ok(pubsub)
+        };
+        let mut pubsub = match tokio::time::timeout(Duration::from_secs(3), subscribed).await {
+            Ok(Ok(pubsub)) => pubsub,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, retry_in = ?backoff, "backplane subscription failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+            Err(_) => {
+                tracing::warn!(retry_in = ?backoff, "backplane subscription timed out");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        tracing::info!(node = %backplane.node_id(), "backplane subscribed");
+        if let Some(ready) = ready.take() {
+            let _ = ready.send(());
+        }
+        let mut messages = pubsub.on_message();
+        while let Some(message) = messages.next().await {
+            match serde_json::from_slice::<Envelope>(message.get_payload_bytes()) {
+                Ok(envelope) => handle(&backplane, envelope),
+                Err(error) => tracing::warn!(%error, "ignored a malformed backplane message"),
+            }
+        }
+        if !backplane.stopping.load(Ordering::Acquire) {
+            tracing::warn!("backplane subscription lost; reconnecting");
+        }
+    }
+}
+
+/// Acts on one envelope. Work that waits (invoking clients) runs in a
+/// task of its own so the subscription keeps flowing.
+fn handle(backplane: &Arc<Backplane>, envelope: Envelope) {
+    match envelope {
+        Envelope::Send {
+            from,
+            selection,
+            method,
+            args,
+        } => {
+            // This node delivered to its own connections already.
+            if from == backplane.node_id() {
+                return;
+            }
+            let message = Encoded::invocation(&method, args.get());
+            for (_, handle) in backplane.local.resolve(&selection) {
+                handle.push(message.json_bytes().clone());
+            }
+        }
+        Envelope::Invoke {
+            from,
+            request,
+            hub,
+            connections,
+            method,
+            args,
+            timeout_ms,
+        } => {
+            let backplane = backplane.clone();
+            tokio::spawn(async move {
+                let timeout = Duration::from_millis(timeout_ms);
+                let calls = connections.into_iter().map(|id| {
+                    let selection =
+                        Selection::all(hub.clone()).with(Filter::Connection(id.clone()));
+                    let target = backplane.local.resolve(&selection).into_iter().next();
+                    let (method, args) = (&method, args.get());
+                    async move {
+                        let Some((record, handle)) = target else {
+                            return WireAnswer {
+                                connection: id.clone(),
+                                user: None,
+                                result: None,
+                                error: Some(format!("connection '{id}' is not connected any more")),
+                            };
+                        };
+                        let outcome = handle.invoke(method, args, timeout).await;
+                        WireAnswer {
+                            connection: id,
+                            user: record.user,
+                            result: outcome.as_ref().ok().map(|r| raw(r)),
+                            error: outcome.err(),
+                        }
+                    }
+                });
+                let answers = join_all(calls).await;
+                let reply = Envelope::Answers { request, answers };
+                if let Err(error) = backplane.publish(backplane.keys.inbox(&from), &reply).await {
+                    tracing::warn!(%error, "could not answer an invocation from node {from}");
+                }
+            });
+        }
+        Envelope::Answers { request, answers } => {
+            if let Some(pending) = backplane.pending.lock().expect("pending").remove(&request)
+                && let Waiter::Answers(tx) = pending.waiter
+            {
+                let _ = tx.send(answers);
+            }
+        }
+        Envelope::Group {
+            from,
+            request,
+            hub,
+            connection,
+            group,
+            add,
+        } => {
+            let backplane = backplane.clone();
+            tokio::spawn(async move {
+                let outcome = backplane
+                    .local_group_change(&hub, &connection, &group, add)
+                    .await;
+                let reply = Envelope::GroupDone {
+                    request,
+                    not_found: outcome.err().map(|e| e.to_string()),
+                };
+                if let Err(error) = backplane.publish(backplane.keys.inbox(&from), &reply).await {
+                    tracing::warn!(%error, "could not confirm a group change to node {from}");
+                }
+            });
+        }
+        Envelope::GroupDone { request, not_found } => {
+            if let Some(pending) = backplane.pending.lock().expect("pending").remove(&request)
+                && let Waiter::Group(tx) = pending.waiter
+            {
+                let _ = tx.send(not_found);
+            }
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! The Redis-compatible backplane: the cluster's second backend.
+//!
+//! Each node keeps its own connections in memory (the authority for
+//! them) and mirrors their registrations into Redis, where every node can
+//! find every connection. Writes are atomic (MULTI/EXEC) and made only by
+//! the owning node; reads are pipelined (an index set, then one MGET).
+//! Messages travel on pub/sub: to a node's own inbox when the target is
+//! known, on a broadcast channel when every node must resolve a selection
+//! itself. Delivery is live traffic, not a durable queue.
+//!
+//! Commands used, all supported by Redis, Valkey and Garnet: GET, MGET,
+//! SET (PX), DEL, EXISTS, SADD, SREM, SMEMBERS, SINTER, MULTI/EXEC,
+//! PUBLISH, SUBSCRIBE, PING.
+
+mod envelope;
+mod heartbeat;
+mod inbox;
+pub mod keys;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::oneshot;
+
+use super::memory::MemoryRegistry;
+use super::{ClientAnswer, ClusterError, ConnectionRecord, Filter, Selection};
+use envelope::{Envelope, WireAnswer, raw};
+use keys::Keys;
+
+/// How the backplane is set up.
+#[derive(Debug, Clone)]
+pub struct BackplaneOptions {
+    pub url: String,
+    pub prefix: String,
+    pub node_id: String,
+    pub heartbeat_interval: Duration,
+    pub node_timeout: Duration,
+}
+
+/// Why the backplane could not be created at all (a bad URL; Redis being
+/// down is not an error: the node starts degraded and reconnects).
+#[derive(Debug, thiserror::Error)]
+#[error("invalid --redis URL: {0}")]
+pub struct BackplaneError(#[from] redis::RedisError);
+
+/// A request of this node waiting for another node's answer.
+struct Pending {
+    node: String,
+    waiter: Waiter,
+}
+
+enum Waiter {
+    Answers(oneshot::Sender<Vec<WireAnswer>>),
+    Group(oneshot::Sender<Option<String>>),
+}
+
+/// This node's link to the cluster.
+pub struct Backplane {
+    options: BackplaneOptions,
+    keys: Keys,
+    client: redis::Client,
+    redis: ConnectionManager,
+    local: Arc<MemoryRegistry>,
+    next_request: AtomicU64,
+    pending: Mutex<HashMap<u64, Pending>>,
+    /// Set when a write failed or Redis lost our data: the next beat
+    /// re-registers every local connection.
+    needs_resync: AtomicBool,
+    /// Registrations whose removal failed, retried on resync.
+    tombstones: Mutex<Vec<ConnectionRecord>>,
+    stopping: AtomicBool,
+}
+
+fn unavailable(error: redis::RedisError) -> ClusterError {
+    ClusterError::Unavailable(format!(
+        "the cluster backplane is unreachable ({error}); only this node's connections can be reached"
+    ))
+}
+
+impl Backplane {
+    /// Connects lazily (a Redis that is down at start is retried), cleans
+    /// up after a predecessor with the same node id, and starts the inbox
+    /// and heartbeat tasks.
+    pub async fn start(
+        options: BackplaneOptions,
+        local: Arc<MemoryRegistry>,
+    ) -> Result<Arc<Self>, BackplaneError> {
+        let client = redis::Client::open(options.url.as_str())?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(2));
+        let redis = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        let backplane = Arc::new(Self {
+            keys: Keys::new(&options.prefix),
+            options,
+            client,
+            redis,
+            local,
+            next_request: AtomicU64::new(1),
+            pending: Mutex::new(HashMap::new()),
+            needs_resync: AtomicBool::new(false),
+            tombstones: Mutex::new(Vec::new()),
+            stopping: AtomicBool::new(false),
+        });
+        let ready = inbox::spawn(backplane.clone());
+        // Wait (briefly) for the subscription so early messages are not lost.
+        let _ = tokio::time::timeout(Duration::from_secs(2), ready).await;
+        // A crashed process with our id may have left registrations: clear
+        // them before this node registers anything. If Redis is down now,
+        // the first heartbeat that reaches it does this.
+        let cleaned = matches!(
+            tokio::time::timeout(Duration::from_secs(2), heartbeat::sweep(&backplane, &backplane.options.node_id)).await,
+            Ok(Ok(()))
+        );
+        heartbeat::spawn(backplane.clone(), cleaned);
+        Ok(backplane)
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.options.node_id
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.redis.clone()
+    }
+
+    /// Adds the writes that register `record` to a MULTI pipeline.
+    fn add_registration(&self, pipe: &mut redis::Pipeline, record: &ConnectionRecord) {
+        let json = serde_json::to_string(record).expect("records serialize");
+        pipe.set(self.keys.connection(&record.id), json).ignore();
+        for index in self.keys.indexes(record) {
+            pipe.sadd(index, &record.id).ignore();
+        }
+        pipe.sadd(self.keys.node_connections(&record.node), &record.id)
+            .ignore();
+    }
+
+    /// Adds the writes that remove `record` to a MULTI pipeline.
+    fn add_removal(&self, pipe: &mut redis::Pipeline, record: &ConnectionRecord) {
+        pipe.del(self.keys.connection(&record.id)).ignore();
+        for index in self.keys.indexes(record) {
+            pipe.srem(index, &record.id).ignore();
+        }
+        pipe.srem(self.keys.node_connections(&record.node), &record.id)
+            .ignore();
+    }
+
+    async fn run(&self, pipe: &redis::Pipeline) -> redis::RedisResult<()> {
+        pipe.query_async::<()>(&mut self.conn()).await
+    }
+
+    fn write_failed(&self, what: &str, error: &redis::RedisError) {
+        tracing::warn!(%error, "backplane {what} failed; will re-register when Redis answers");
+        self.needs_resync.store(true, Ordering::Release);
+    }
+
+    /// Records a new local connection.
+    pub async fn register(&self, record: &ConnectionRecord) {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        self.add_registration(&mut pipe, record);
+        if let Err(e) = self.run(&pipe).await {
+            self.write_failed("registration", &e);
+        }
+    }
+
+    /// Rewrites a local connection's registration after a change.
+    pub async fn update(&self, old: &ConnectionRecord, new: &ConnectionRecord) {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let kept: HashSet<String> = self.keys.indexes(new).into_iter().collect();
+        for index in self.keys.indexes(old) {
+            if !kept.contains(&index) {
+                pipe.srem(index, &old.id).ignore();
+            }
+        }
+        self.add_registration(&mut pipe, new);
+        if let Err(e) = self.run(&pipe).await {
+            self.write_failed("update", &e);
+        }
+    }
+
+    /// Removes a local connection's registration.
+    pub async fn unregister(&self, record: &ConnectionRecord) {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        self.add_removal(&mut pipe, record);
+        if let Err(e) = self.run(&pipe).await {
+            self.tombstones
+                .lock()
+                .expect("tombstones")
+                .push(record.clone());
+            self.write_failed("removal", &e);
+        }
+    }
+
+    /// The selected connections of the whole cluster, from the registry:
+    /// one index read, one MGET. A node that died is in it until it is
+    /// swept (node timeout plus one heartbeat at most).
+    pub async fn resolve(
+        &self,
+        selection: &Selection,
+    ) -> Result<Vec<ConnectionRecord>, ClusterError> {
+        let mut conn = self.conn();
+        let hub = &selection.hub;
+        let ids: Vec<String> = if let Some(id) = selection.connection_id() {
+            vec![id.to_owned()]
+        } else {
+            let mut sets = Vec::new();
+            for filter in &selection.filters {
+                match filter {
+                    Filter::User(u) => sets.push(self.keys.user(hub, u)),
+                    Filter::Group(g) => sets.push(self.keys.group(hub, g)),
+                    Filter::Attribute(k, _) => sets.push(self.keys.attribute(hub, k)),
+                    Filter::Nothing => return Ok(Vec::new()),
+                    Filter::Connection(_) => {}
+                }
+            }
+            if sets.is_empty() {
+                sets.push(self.keys.hub_connections(hub));
+            }
+            conn.sinter(sets).await.map_err(unavailable)?
+        };
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.keys.connection(id)).collect();
+        let values: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let mut records: Vec<ConnectionRecord> = values
+            .into_iter()
+            .flatten()
+            .filter_map(|json| serde_json::from_str::<ConnectionRecord>(&json).ok())
+            .filter(|r| r.hub.eq_ignore_ascii_case(hub))
+            .filter(|r| selection.matches(&r.id, r.user.as_deref(), &r.groups, &r.attributes))
+            .collect();
+        records.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(records)
+    }
+
+    /// The node that owns a connection, if it is registered.
+    pub async fn owner_of(&self, id: &str) -> Result<Option<String>, ClusterError> {
+        let json: Option<String> = self
+            .conn()
+            .get(self.keys.connection(id))
+            .await
+            .map_err(unavailable)?;
+        Ok(json
+            .and_then(|j| serde_json::from_str::<ConnectionRecord>(&j).ok())
+            .map(|r| r.node))
+    }
+
+    async fn publish(&self, channel: String, envelope: &Envelope) -> Result<(), ClusterError> {
+        self.conn()
+            .publish::<_, _, ()>(channel, envelope.to_json())
+            .await
+            .map_err(unavailable)
+    }
+
+    /// A send for other nodes: to one node's inbox when `node` is known,
+    /// else on the broadcast channel for every node to resolve.
+    pub async fn publish_send(
+        &self,
+        node: Option<&str>,
+        selection: &Selection,
+        method: &str,
+        args: &str,
+    ) -> Result<(), ClusterError> {
+        let envelope = Envelope::Send {
+            from: self.node_id().to_owned(),
+            selection: selection.clone(),
+            method: method.to_owned(),
+            args: raw(args),
+        };
+        let channel = match node {
+            Some(node) => self.keys.inbox(node),
+            None => self.keys.broadcast(),
+        };
+        self.publish(channel, &envelope).await
+    }
+
+    fn pend(&self, node: &str, waiter: Waiter) -> u64 {
+        let request = self.next_request.fetch_add(1, Ordering::Relaxed);
+        self.pending.lock().expect("pending").insert(
+            request,
+            Pending {
+                node: node.to_owned(),
+                waiter,
+            },
+        );
+        request
+    }
+
+    fn unpend(&self, request: u64) {
+        self.pending.lock().expect("pending").remove(&request);
+    }
+
+    /// Invokes `method` on connections owned by `node` and waits for its
+    /// answers. The call fails as soon as the node is declared dead.
+    pub async fn invoke_remote(
+        &self,
+        node: &str,
+        targets: &[ConnectionRecord],
+        method: &str,
+        args: &str,
+        timeout: Duration,
+    ) -> Vec<ClientAnswer> {
+        let fail_all = |error: String| -> Vec<ClientAnswer> {
+            targets
+                .iter()
+                .map(|t| ClientAnswer {
+                    connection_id: t.id.clone(),
+                    user: t.user.clone(),
+                    value: Err(error.clone()),
+                })
+                .collect()
+        };
+        let (tx, rx) = oneshot::channel();
+        let request = self.pend(node, Waiter::Answers(tx));
+        let envelope = Envelope::Invoke {
+            from: self.node_id().to_owned(),
+            request,
+            hub: targets.first().map(|t| t.hub.clone()).unwrap_or_default(),
+            connections: targets.iter().map(|t| t.id.clone()).collect(),
+            method: method.to_owned(),
+            args: raw(args),
+            timeout_ms: timeout.as_millis() as u64,
+        };
+        if let Err(e) = self.publish(self.keys.inbox(node), &envelope).await {
+            self.unpend(request);
+            return fail_all(e.to_string());
+        }
+        // The owner applies the timeout to each client; allow it time to
+        // answer after that.
+        let answers = match tokio::time::timeout(timeout + Duration::from_secs(2), rx).await {
+            Ok(Ok(answers)) => answers,
+            Ok(Err(_)) => {
+                return fail_all(format!(
+                    "node '{node}' stopped answering and was declared dead"
+                ));
+            }
+            Err(_) => {
+                self.unpend(request);
+                return fail_all(format!(
+                    "node '{node}' did not answer within {}",
+                    humantime::format_duration(timeout)
+                ));
+            }
+        };
+        let mut by_id: BTreeMap<String, WireAnswer> = answers
+            .into_iter()
+            .map(|a| (a.connection.clone(), a))
+            .collect();
+        targets
+            .iter()
+            .map(|t| {
+                let value = match by_id.remove(&t.id) {
+                    Some(WireAnswer { error: Some(e), .. }) => Err(e),
+                    Some(WireAnswer { result, .. }) => Ok(result
+                        .map(|r| r.get().to_owned())
+                        .unwrap_or_else(|| "null".to_owned())),
+                    None => Err(format!("node '{node}' gave no answer for this client")),
+                };
+                ClientAnswer {
+                    connection_id: t.id.clone(),
+                    user: t.user.clone(),
+                    value,
+                }
+            })
+            .collect()
+    }
+
+    /// Adds or removes a connection owned by `node` to or from a group.
+    pub async fn group_remote(
+        &self,
+        node: &str,
+        hub: &str,
+        id: &str,
+        group: &str,
+        add: bool,
+    ) -> Result<(), ClusterError> {
+        let (tx, rx) = oneshot::channel();
+        let request = self.pend(node, Waiter::Group(tx));
+        let envelope = Envelope::Group {
+            from: self.node_id().to_owned(),
+            request,
+            hub: hub.to_owned(),
+            connection: id.to_owned(),
+            group: group.to_owned(),
+            add,
+        };
+        if let Err(e) = self.publish(self.keys.inbox(node), &envelope).await {
+            self.unpend(request);
+            return Err(e);
+        }
+        match tokio::time::timeout(Duration::from_secs(5), rx).await {
+            Ok(Ok(None)) => Ok(()),
+            Ok(Ok(Some(not_found))) => Err(ClusterError::NotFound(not_found)),
+            Ok(Err(_)) => Err(ClusterError::Unavailable(format!(
+                "node '{node}' stopped answering and was declared dead"
+            ))),
+            Err(_) => {
+                self.unpend(request);
+                Err(ClusterError::Unavailable(format!(
+                    "node '{node}' did not confirm the group change"
+                )))
+            }
+        }
+    }
+
+    /// Changes a local connection's groups, here and in the registry.
+    pub async fn local_group_change(
+        &self,
+        hub: &str,
+        id: &str,
+        group: &str,
+        add: bool,
+    ) -> Result<(), ClusterError> {
+        let old = self
+            .local
+            .record(id)
+            .filter(|r| r.hub == hub)
+            .ok_or_else(|| ClusterError::connection_not_found(id))?;
+        if add {
+            self.local.add_to_group(hub, id, group)?;
+        } else {
+            self.local.remove_from_group(hub, id, group)?;
+        }
+        if let Some(new) = self.local.record(id) {
+            self.update(&old, &new).await;
+        }
+        Ok(())
+    }
+
+    /// Fails every request waiting on `node`: it was declared dead.
+    fn fail_pending_on(&self, node: &str) {
+        let mut pending = self.pending.lock().expect("pending");
+        let dead: Vec<u64> = pending
+            .iter()
+            .filter(|(_, p)| p.node == node)
+            .map(|(r, _)| *r)
+            .collect();
+        for request in dead {
+            // Dropping the sender wakes the waiter with "declared dead".
+            pending.remove(&request);
+        }
+    }
+
+    /// Leaves the cluster: removes what this node registered and its
+    /// heartbeat, so other nodes forget it at once instead of sweeping.
+    pub async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Release);
+        let records = self.local.records();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for record in &records {
+            self.add_removal(&mut pipe, record);
+        }
+        let node = self.node_id();
+        pipe.del(self.keys.heartbeat(node)).ignore();
+        pipe.del(self.keys.node_connections(node)).ignore();
+        pipe.srem(self.keys.nodes(), node).ignore();
+        if let Err(e) = self.run(&pipe).await {
+            tracing::warn!(error = %e, "could not remove this node's registrations; other nodes will sweep them");
+        }
+    }
+}
