@@ -20,8 +20,18 @@ pub struct Config {
     pub hubs_dir: PathBuf,
     /// Optional directory of static files served at `/`.
     pub web_dir: Option<PathBuf>,
-    /// This node's id (in presence answers and, later, the cluster).
+    /// This node's id, in presence answers and in the backplane's keys. A
+    /// stable id lets a restarted node clean up after its predecessor.
     pub node_id: String,
+    /// The Redis-compatible backplane (`redis://` or `rediss://` URL);
+    /// without one, everything stays in this process's memory.
+    pub redis: Option<String>,
+    /// Prefix of every backplane key and channel.
+    pub channel_prefix: String,
+    /// How often this node writes its heartbeat and sweeps dead nodes.
+    pub heartbeat_interval: Duration,
+    /// A node whose heartbeat is older than this is dead and swept.
+    pub node_timeout: Duration,
     pub jwt: Option<JwtKey>,
     /// Server Ping after this long without sending anything.
     pub keep_alive: Duration,
@@ -52,6 +62,10 @@ impl Config {
             hubs_dir: hubs_dir.into(),
             web_dir: None,
             node_id: format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            redis: None,
+            channel_prefix: "wasmhub".to_owned(),
+            heartbeat_interval: Duration::from_secs(5),
+            node_timeout: Duration::from_secs(20),
             jwt: None,
             keep_alive: Duration::from_secs(15),
             client_timeout: Duration::from_secs(30),

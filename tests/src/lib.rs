@@ -106,6 +106,12 @@ impl Host {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
+    /// Sends SIGKILL and waits for the process to exit.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub async fn terminate(&mut self) -> anyhow::Result<std::process::ExitStatus> {
         let pid = self.pid().context("the host has exited")?;
@@ -118,6 +124,84 @@ impl Host {
     /// True while the process runs.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// A private `redis-server` on a free port, killed when dropped.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    /// Starts one and waits until it accepts connections.
+    pub fn start() -> anyhow::Result<RedisServer> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut server = RedisServer { port, child: None };
+        server.restart()?;
+        Ok(server)
+    }
+
+    /// Starts it again on the same port (empty: it keeps nothing).
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start redis-server (is Redis installed?)")?;
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + DEADLINE;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if std::time::Instant::now() > deadline {
+                bail!("redis-server did not start on port {}", self.port);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Calls per command so far (`INFO commandstats`), e.g. `publish`.
+    pub fn command_calls(&self) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "info", "commandstats"])
+            .output()
+            .context("cannot run redis-cli")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text
+            .lines()
+            .filter_map(|line| {
+                let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+                let calls = rest
+                    .strip_prefix("calls=")?
+                    .split(',')
+                    .next()?
+                    .parse()
+                    .ok()?;
+                Some((name.to_owned(), calls))
+            })
+            .collect())
+    }
+
+    /// Stops it (kill).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

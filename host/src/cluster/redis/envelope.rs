@@ -66,6 +66,20 @@ pub struct WireAnswer {
     pub error: Option<String>,
 }
 
+impl Envelope {
+    /// JSON text for PUBLISH.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("envelopes serialize")
+    }
+}
+
+/// JSON text as a raw value, or `null` when it is not valid JSON (the
+/// host checks hub payloads before they get here).
+pub fn raw(json: &str) -> Box<RawValue> {
+    RawValue::from_string(json.to_owned())
+        .unwrap_or_else(|_| RawValue::from_string("null".to_owned()).expect("null is JSON"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,23 +109,10 @@ mod tests {
                 error: None,
             }],
         };
-        let Envelope::Answers { answers, .. } = serde_json::from_str(&answers.to_json()).unwrap() else {
+        let Envelope::Answers { answers, .. } = serde_json::from_str(&answers.to_json()).unwrap()
+        else {
             panic!("not answers")
         };
         assert_eq!(answers[0].result.as_ref().unwrap().get(), "42");
     }
-}
-
-impl Envelope {
-    /// JSON text for PUBLISH.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("envelopes serialize")
-    }
-}
-
-/// JSON text as a raw value, or `null` when it is not valid JSON (the
-/// host checks hub payloads before they get here).
-pub fn raw(json: &str) -> Box<RawValue> {
-    RawValue::from_string(json.to_owned())
-        .unwrap_or_else(|_| RawValue::from_string("null".to_owned()).expect("null is JSON"))
 }

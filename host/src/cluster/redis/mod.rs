@@ -110,12 +110,16 @@ impl Backplane {
         });
         let ready = inbox::spawn(backplane.clone());
         // Wait (briefly) for the subscription so early messages are not lost.
-        let _ = tokio::time::timeout(Duration::from_secs(2), ready).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), ready).await;
         // A crashed process with our id may have left registrations: clear
         // them before this node registers anything. If Redis is down now,
         // the first heartbeat that reaches it does this.
         let cleaned = matches!(
-            tokio::time::timeout(Duration::from_secs(2), heartbeat::sweep(&backplane, &backplane.options.node_id)).await,
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                heartbeat::sweep(&backplane, &backplane.options.node_id)
+            )
+            .await,
             Ok(Ok(()))
         );
         heartbeat::spawn(backplane.clone(), cleaned);

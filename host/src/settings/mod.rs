@@ -1,0 +1,396 @@
+//! `wasmhub serve` settings from three sources: the command line, the
+//! environment (`WASMHUB_<FLAG>`) and a TOML config file (`--config`).
+//!
+//! Each source is read into a [`Layer`] of optional values; the layers are
+//! merged (command line > environment > file > default) and the result is
+//! checked once, so every rule holds whatever source a value came from.
+
+mod env;
+mod file;
+#[cfg(test)]
+mod tests;
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use wasmhub::config::{Config, JwtKey, parse_bytes, parse_duration};
+
+/// Default listen address, when no source names one.
+const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
+
+/// Settings of one source; `None` means "this source does not say".
+///
+/// The command line parses straight into it (clap), the environment and the
+/// config file are converted into it, so all sources share one shape.
+#[derive(Args, Default, Clone)]
+pub struct Layer {
+    /// Directory of hub components (<name>.wasm) [required].
+    #[arg(long, value_name = "DIR")]
+    pub hubs: Option<PathBuf>,
+    /// Address to listen on; port 0 takes a free port [default: 127.0.0.1:5000]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Directory of static files served at / (the chat page) [default: none].
+    #[arg(long, value_name = "DIR")]
+    pub web: Option<PathBuf>,
+    /// This node's id; a stable id lets a restarted node clean up after its
+    /// predecessor [default: random per process].
+    #[arg(long, value_name = "ID")]
+    pub node_id: Option<String>,
+    /// Redis-compatible backplane, redis:// or rediss:// (password and
+    /// database in the URL) [default: none, everything stays in memory].
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// Prefix of every backplane key and channel [default: wasmhub].
+    #[arg(long, value_name = "PREFIX")]
+    pub channel_prefix: Option<String>,
+    /// How often this node writes its heartbeat [default: 5s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub heartbeat_interval: Option<Duration>,
+    /// A node silent for this long is dead; must be longer than twice the
+    /// heartbeat interval [default: 20s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub node_timeout: Option<Duration>,
+    /// Require a bearer JWT signed with this HS256 secret [default: none].
+    #[arg(long, value_name = "SECRET")]
+    pub jwt_secret: Option<String>,
+    /// Require a bearer JWT signed (RS256) by the key in this PEM file
+    /// [default: none].
+    #[arg(long, value_name = "FILE")]
+    pub jwt_public_key: Option<PathBuf>,
+    /// Send a Ping after this long without sending anything [default: 15s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub keep_alive: Option<Duration>,
+    /// Close a client that sent nothing for this long [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub client_timeout: Option<Duration>,
+    /// Close a client without a valid handshake after this long
+    /// [default: 15s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub handshake_timeout: Option<Duration>,
+    /// Largest message a client may send (e.g. 32768, 32KiB)
+    /// [default: 32KiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
+    pub max_message_size: Option<usize>,
+    /// How long a hub waits for a client result by default [default: 15s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub invoke_timeout: Option<Duration>,
+    /// A hub's own running time per call (waiting on clients excluded)
+    /// [default: 5s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub hub_deadline: Option<Duration>,
+    /// Linear memory one hub instance may use [default: 64MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
+    pub hub_memory: Option<usize>,
+    /// Bytes that may wait to be sent to one client before it is closed as
+    /// too slow [default: 1MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
+    pub outbound_buffer: Option<usize>,
+    /// Calls one warm hub instance serves before it is replaced
+    /// [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub instance_max_calls: Option<u32>,
+}
+
+impl Layer {
+    /// This layer with every gap filled from `lower`, the next source down.
+    fn or(self, lower: Layer) -> Layer {
+        Layer {
+            hubs: self.hubs.or(lower.hubs),
+            listen: self.listen.or(lower.listen),
+            web: self.web.or(lower.web),
+            node_id: self.node_id.or(lower.node_id),
+            redis: self.redis.or(lower.redis),
+            channel_prefix: self.channel_prefix.or(lower.channel_prefix),
+            heartbeat_interval: self.heartbeat_interval.or(lower.heartbeat_interval),
+            node_timeout: self.node_timeout.or(lower.node_timeout),
+            jwt_secret: self.jwt_secret.or(lower.jwt_secret),
+            jwt_public_key: self.jwt_public_key.or(lower.jwt_public_key),
+            keep_alive: self.keep_alive.or(lower.keep_alive),
+            client_timeout: self.client_timeout.or(lower.client_timeout),
+            handshake_timeout: self.handshake_timeout.or(lower.handshake_timeout),
+            max_message_size: self.max_message_size.or(lower.max_message_size),
+            invoke_timeout: self.invoke_timeout.or(lower.invoke_timeout),
+            hub_deadline: self.hub_deadline.or(lower.hub_deadline),
+            hub_memory: self.hub_memory.or(lower.hub_memory),
+            outbound_buffer: self.outbound_buffer.or(lower.outbound_buffer),
+            instance_max_calls: self.instance_max_calls.or(lower.instance_max_calls),
+        }
+    }
+}
+
+/// The `serve` command line: the settings plus where to find more.
+#[derive(Args)]
+#[command(after_help = "\
+Every flag can also be set in the environment as WASMHUB_<FLAG> \
+(--node-timeout: WASMHUB_NODE_TIMEOUT, --config: WASMHUB_CONFIG) and, except \
+--config, in the config file as <flag> = value (node-timeout = \"20s\"). \
+The command line wins over the environment, which wins over the file. \
+Durations: 200ms, 5s, 1m. Sizes: 32768, 32KiB, 64MiB.")]
+pub struct ServeArgs {
+    /// TOML file of settings, keys named like the flags; relative paths in
+    /// it are relative to the file [default: none].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The settings given on the command line.
+    #[command(flatten)]
+    pub layer: Layer,
+}
+
+/// Why the settings cannot be used; each names the flag, variable or file
+/// key at fault so the operator knows what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// An environment variable's value does not parse.
+    #[error("{var}: {message}")]
+    Env { var: String, message: String },
+    /// The config file cannot be read. (The cause is part of the message,
+    /// not a `source`, so `{:#}` does not print it twice.)
+    #[error("cannot read config file {}: {error}", path.display())]
+    ReadFile {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// The config file is not TOML of the expected shape (also: unknown key).
+    #[error("config file {}: {}", path.display(), error.to_string().trim_end())]
+    ParseFile {
+        path: PathBuf,
+        error: Box<toml::de::Error>,
+    },
+    /// A value in the config file does not parse.
+    #[error("{key} in {}: {message}", path.display())]
+    FileValue {
+        key: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+    /// No source names the hubs directory.
+    #[error(
+        "no hubs directory: give --hubs DIR, set WASMHUB_HUBS or put hubs = \"DIR\" in the --config file"
+    )]
+    MissingHubs,
+    /// The node timeout leaves room for fewer than two missed heartbeats.
+    #[error(
+        "--node-timeout {} must be longer than twice --heartbeat-interval {}",
+        humantime::format_duration(*node_timeout),
+        humantime::format_duration(*heartbeat_interval)
+    )]
+    NodeTimeoutTooShort {
+        node_timeout: Duration,
+        heartbeat_interval: Duration,
+    },
+    /// A duration or size that must be positive is zero.
+    #[error("--{flag} must be more than 0")]
+    Zero { flag: &'static str },
+    /// The backplane URL is not one we can connect to.
+    #[error("--redis {url} is not a redis URL: {reason}")]
+    Redis { url: String, reason: String },
+    /// A name used in backplane keys is empty or has whitespace.
+    #[error("--{flag} '{value}' must be non-empty and without spaces")]
+    BadName { flag: &'static str, value: String },
+    /// Both kinds of token key are set, perhaps in different sources.
+    #[error("--jwt-secret and --jwt-public-key exclude each other; set only one")]
+    JwtBoth,
+    /// The HS256 secret is empty, which would accept forged tokens.
+    #[error("--jwt-secret must not be empty")]
+    JwtSecretEmpty,
+    /// The RS256 key file is unreadable or not an RSA public key.
+    #[error("--jwt-public-key {}: {message}", path.display())]
+    JwtPublicKey { path: PathBuf, message: String },
+}
+
+/// Looks an environment variable up; injectable so tests need not touch
+/// the process environment.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+
+/// The real process environment, for [`resolve`].
+pub fn process_env(name: &str) -> Option<OsString> {
+    std::env::var_os(name)
+}
+
+/// Merges the command line, the environment and the config file (named by
+/// `--config` or `WASMHUB_CONFIG`) into the host's config and listen address.
+pub fn resolve(args: ServeArgs, lookup: EnvLookup) -> Result<(Config, SocketAddr), SettingsError> {
+    let env_layer = env::layer(lookup)?;
+    let config_path = match args.config {
+        Some(path) => Some(path),
+        None => env::config_path(lookup)?,
+    };
+    let file_layer = match config_path {
+        Some(path) => file::load(&path)?,
+        None => Layer::default(),
+    };
+    build(args.layer.or(env_layer).or(file_layer))
+}
+
+/// Turns merged settings into a checked [`Config`]; unset values keep the
+/// defaults of [`Config::new`].
+fn build(layer: Layer) -> Result<(Config, SocketAddr), SettingsError> {
+    let hubs = layer.hubs.ok_or(SettingsError::MissingHubs)?;
+    let mut config = Config::new(hubs);
+    let listen = match layer.listen {
+        Some(listen) => listen,
+        None => DEFAULT_LISTEN
+            .parse()
+            .expect("the default listen address parses"),
+    };
+    config.web_dir = layer.web;
+    if let Some(id) = layer.node_id {
+        check_name("node-id", &id)?;
+        config.node_id = id;
+    }
+    if let Some(url) = layer.redis {
+        check_redis_url(&url)?;
+        config.redis = Some(url);
+    }
+    if let Some(prefix) = layer.channel_prefix {
+        check_name("channel-prefix", &prefix)?;
+        config.channel_prefix = prefix;
+    }
+    config.jwt = jwt_key(layer.jwt_secret, layer.jwt_public_key)?;
+    set(&mut config.heartbeat_interval, layer.heartbeat_interval);
+    set(&mut config.node_timeout, layer.node_timeout);
+    set(&mut config.keep_alive, layer.keep_alive);
+    set(&mut config.client_timeout, layer.client_timeout);
+    set(&mut config.handshake_timeout, layer.handshake_timeout);
+    set(&mut config.max_message_size, layer.max_message_size);
+    set(&mut config.invoke_timeout, layer.invoke_timeout);
+    set(&mut config.hub_deadline, layer.hub_deadline);
+    set(&mut config.hub_memory, layer.hub_memory);
+    set(&mut config.outbound_buffer, layer.outbound_buffer);
+    set(&mut config.instance_max_calls, layer.instance_max_calls);
+    config.instance_max_calls = config.instance_max_calls.max(1);
+    check(&config)?;
+    Ok((config, listen))
+}
+
+/// Overwrites a default only when some source gave a value.
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
+/// Rules between and on values, whatever source they came from.
+fn check(config: &Config) -> Result<(), SettingsError> {
+    let durations = [
+        ("heartbeat-interval", config.heartbeat_interval),
+        ("node-timeout", config.node_timeout),
+        ("keep-alive", config.keep_alive),
+        ("client-timeout", config.client_timeout),
+        ("handshake-timeout", config.handshake_timeout),
+        ("invoke-timeout", config.invoke_timeout),
+        ("hub-deadline", config.hub_deadline),
+    ];
+    for (flag, value) in durations {
+        if value.is_zero() {
+            return Err(SettingsError::Zero { flag });
+        }
+    }
+    let sizes = [
+        ("max-message-size", config.max_message_size),
+        ("hub-memory", config.hub_memory),
+        ("outbound-buffer", config.outbound_buffer),
+    ];
+    for (flag, value) in sizes {
+        if value == 0 {
+            return Err(SettingsError::Zero { flag });
+        }
+    }
+    // Two heartbeats may be missed (a slow write, a failover) before peers
+    // sweep this node away.
+    if config.node_timeout <= config.heartbeat_interval * 2 {
+        return Err(SettingsError::NodeTimeoutTooShort {
+            node_timeout: config.node_timeout,
+            heartbeat_interval: config.heartbeat_interval,
+        });
+    }
+    Ok(())
+}
+
+/// Node ids and prefixes become parts of backplane keys and channel names.
+fn check_name(flag: &'static str, value: &str) -> Result<(), SettingsError> {
+    if value.is_empty() || value.chars().any(char::is_whitespace) {
+        return Err(SettingsError::BadName {
+            flag,
+            value: value.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS.
+/// The connection itself is tried when the backplane starts.
+fn check_redis_url(url: &str) -> Result<(), SettingsError> {
+    let fail = |reason: &str| SettingsError::Redis {
+        url: redact(url),
+        reason: reason.to_owned(),
+    };
+    let parsed = url::Url::parse(url).map_err(|e| fail(&e.to_string()))?;
+    if !matches!(parsed.scheme(), "redis" | "rediss") {
+        return Err(fail("the scheme must be redis:// or rediss://"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(fail("it names no host"));
+    }
+    let database = parsed.path().trim_start_matches('/');
+    if !database.is_empty() && database.parse::<u32>().is_err() {
+        return Err(fail("the path must be a database number, e.g. /0"));
+    }
+    Ok(())
+}
+
+/// The URL with anything between `://` and `@` hidden: it may hold a
+/// password, and errors end up in logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(start), Some(at)) if start + 3 <= at => {
+            format!("{}***{}", &url[..start + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The token key from the merged settings, its PEM file read and checked.
+fn jwt_key(
+    secret: Option<String>,
+    public_key: Option<PathBuf>,
+) -> Result<Option<JwtKey>, SettingsError> {
+    match (secret, public_key) {
+        (Some(_), Some(_)) => Err(SettingsError::JwtBoth),
+        (Some(secret), None) if secret.is_empty() => Err(SettingsError::JwtSecretEmpty),
+        (Some(secret), None) => Ok(Some(JwtKey::Secret(secret.into_bytes()))),
+        (None, Some(path)) => Ok(Some(JwtKey::RsaPem(read_public_key(&path)?))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Reads a PEM file and checks it holds an RSA public key.
+fn read_public_key(path: &Path) -> Result<Vec<u8>, SettingsError> {
+    let fail = |message: String| SettingsError::JwtPublicKey {
+        path: path.to_owned(),
+        message,
+    };
+    let pem = std::fs::read(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    jsonwebtoken::DecodingKey::from_rsa_pem(&pem)
+        .map_err(|e| fail(format!("not an RSA public key in PEM: {e}")))?;
+    Ok(pem)
+}
+
+/// Parses a listen address given in the environment or the config file
+/// (the command line uses clap's own parser).
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not an address: expected e.g. 127.0.0.1:5000"))
+}
+
+/// Parses a count given in the environment.
+fn parse_count(text: &str) -> Result<u32, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a whole number: expected e.g. 10000"))
+}
