@@ -385,6 +385,47 @@ impl Cluster {
             .collect())
     }
 
+    /// Lets any node accept the WebSocket of a negotiation made here.
+    /// True when it was shared (false on one node, or Redis unreachable).
+    pub async fn share_negotiation(
+        &self,
+        token: &str,
+        connection_id: &str,
+        hub: &str,
+        ttl: Duration,
+    ) -> bool {
+        let Some(bp) = &self.backplane else {
+            return false;
+        };
+        match bp
+            .share_negotiation(token, &format!("{connection_id} {hub}"), ttl)
+            .await
+        {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "negotiation not shared: the WebSocket must reach this node");
+                false
+            }
+        }
+    }
+
+    /// Takes a shared negotiation, made on any node, once: `Ok(Some((
+    /// connection id, hub)))`. `Ok(None)`: not shared (unknown, used, or
+    /// never shared). `Err`: no backplane, or it is unreachable.
+    pub async fn claim_negotiation(
+        &self,
+        token: &str,
+    ) -> Result<Option<(String, String)>, ClusterError> {
+        let Some(bp) = &self.backplane else {
+            return Err(ClusterError::Unavailable("no backplane".to_owned()));
+        };
+        Ok(bp.claim_negotiation(token).await?.and_then(|value| {
+            value
+                .split_once(' ')
+                .map(|(id, hub)| (id.to_owned(), hub.to_owned()))
+        }))
+    }
+
     /// How many connections this node holds.
     pub async fn local_count(&self) -> usize {
         self.local.records().len()

@@ -112,11 +112,18 @@ async fn negotiate_handler(
     } else {
         random_id()
     };
+    let hub = hub.to_ascii_lowercase();
+    let shared = app
+        .services
+        .cluster
+        .share_negotiation(&token, &connection_id, &hub, negotiated::EXPIRY)
+        .await;
     app.negotiated.insert(
         token.clone(),
         Negotiated {
             connection_id: connection_id.clone(),
-            hub: hub.to_ascii_lowercase(),
+            hub,
+            shared,
         },
     );
     json(negotiate::response(version, &connection_id, &token))
@@ -144,10 +151,22 @@ async fn connect_handler(
     };
     let connection_id = match query.iter().find(|(k, _)| k == "id") {
         None => random_id(),
-        Some((_, token)) => match app.negotiated.take(token) {
-            Some(n) if n.hub == hub.to_ascii_lowercase() => n.connection_id,
-            _ => return text(StatusCode::NOT_FOUND, "No Connection with that ID"),
-        },
+        Some((_, token)) => {
+            // With a backplane the shared copy is the authority (a token is
+            // used once, on any node); the local one covers a negotiation
+            // made while the backplane was unreachable, or no backplane.
+            let here = app.negotiated.take(token);
+            let claimed = match app.services.cluster.claim_negotiation(token).await {
+                Ok(Some(shared)) => Some(shared),
+                // Shared and already used (on any node): refused.
+                Ok(None) if here.as_ref().is_some_and(|n| n.shared) => None,
+                Ok(None) | Err(_) => here.map(|n| (n.connection_id, n.hub)),
+            };
+            match claimed {
+                Some((id, negotiated_hub)) if negotiated_hub == hub.to_ascii_lowercase() => id,
+                _ => return text(StatusCode::NOT_FOUND, "No Connection with that ID"),
+            }
+        }
     };
     let mut attributes = attributes_of(&query, &headers);
     for (key, values) in identity.claims {

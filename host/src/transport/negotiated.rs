@@ -17,6 +17,8 @@ pub struct Negotiated {
     pub connection_id: String,
     /// Lowercase hub name it negotiated for.
     pub hub: String,
+    /// Also shared through the backplane, which is then the authority.
+    pub shared: bool,
 }
 
 /// Token → negotiated connection.
@@ -67,6 +69,7 @@ mod tests {
         let entry = Negotiated {
             connection_id: "c".into(),
             hub: "chat".into(),
+            shared: false,
         };
         n.insert("t".into(), entry.clone());
         assert_eq!(n.take("t"), Some(entry));

@@ -10,6 +10,7 @@
 //! | `P:node:{node}:inbox` | channel | envelopes for that node only |
 //! | `P:broadcast` | channel | sends every node resolves locally |
 //! | `P:connection:{id}` | string (JSON) | the connection's registration |
+//! | `P:negotiated:{token}` | string, expires | a negotiate's connection id and hub |
 //! | `P:hub:{hub}:connections` | set | ids of a hub's connections |
 //! | `P:hub:{hub}:user:{user}` | set | ids of a user's connections |
 //! | `P:hub:{hub}:group:{group}` | set | ids in a group |
@@ -55,6 +56,10 @@ impl Keys {
 
     pub fn connection(&self, id: &str) -> String {
         format!("{}:connection:{id}", self.prefix)
+    }
+
+    pub fn negotiated(&self, token: &str) -> String {
+        format!("{}:negotiated:{token}", self.prefix)
     }
 
     pub fn hub_connections(&self, hub: &str) -> String {

@@ -446,6 +446,39 @@ impl Backplane {
         Ok(())
     }
 
+    /// Shares a negotiation so that the WebSocket request may reach any
+    /// node (no sticky sessions). The value is `connection_id hub`.
+    pub async fn share_negotiation(
+        &self,
+        token: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<(), ClusterError> {
+        self.conn()
+            .set_options::<_, _, ()>(
+                self.keys.negotiated(token),
+                value,
+                redis::SetOptions::default()
+                    .with_expiration(redis::SetExpiry::PX(ttl.as_millis() as u64)),
+            )
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Takes a shared negotiation, once (GET and DEL in one MULTI).
+    pub async fn claim_negotiation(&self, token: &str) -> Result<Option<String>, ClusterError> {
+        let key = self.keys.negotiated(token);
+        let (value,): (Option<String>,) = redis::pipe()
+            .atomic()
+            .get(&key)
+            .del(&key)
+            .ignore()
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(value)
+    }
+
     /// Fails every request waiting on `node`: it was declared dead.
     fn fail_pending_on(&self, node: &str) {
         let mut pending = self.pending.lock().expect("pending");
