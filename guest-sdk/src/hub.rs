@@ -16,6 +16,13 @@ pub trait Hub {
     /// The hub's methods. Called once per instance; the router is kept.
     fn router() -> Router;
 
+    /// Runs once on every new instance, after the router is built. The
+    /// host calls it when it loads the hub too: an `Err` (or a panic)
+    /// there refuses the file. By default nothing happens.
+    fn init() -> Result<(), HubError> {
+        Ok(())
+    }
+
     /// A client completed its handshake. `Err` refuses it (the client gets
     /// a Close with the error). By default every client is accepted as is.
     fn on_connected(ctx: &Context) -> Result<Accepted, HubError> {
@@ -64,6 +71,11 @@ static ROUTER: OnceLock<Router> = OnceLock::new();
 pub struct Export<H>(PhantomData<fn() -> H>);
 
 impl<H: Hub> Guest for Export<H> {
+    fn init() -> Result<(), WitHubError> {
+        ROUTER.get_or_init(H::router);
+        H::init().map_err(Into::into)
+    }
+
     fn on_connected(conn: Connection) -> Result<WitAccepted, WitHubError> {
         H::on_connected(&Context::new(conn))
             .map(Into::into)

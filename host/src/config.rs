@@ -49,6 +49,12 @@ pub struct Config {
     pub hub_memory: usize,
     /// Bytes that may wait to be written to one client.
     pub outbound_buffer: usize,
+    /// Where compiled hubs are cached by content hash; `None` compiles
+    /// every load.
+    pub compile_cache: Option<PathBuf>,
+    /// Whether the hubs directory is watched for new, changed and removed
+    /// files.
+    pub watch: bool,
     /// Calls one warm instance serves before it is replaced.
     pub instance_max_calls: u32,
     /// Instances of one hub version running at once.
@@ -75,6 +81,8 @@ impl Config {
             hub_deadline: Duration::from_secs(5),
             hub_memory: 64 << 20,
             outbound_buffer: 1 << 20,
+            compile_cache: crate::runtime::cache::default_dir(),
+            watch: true,
             instance_max_calls: 10_000,
             max_instances_per_hub: 128,
         }

@@ -12,7 +12,7 @@ use crate::cluster::local::CloseReason;
 use crate::cluster::redis::BackplaneOptions;
 use crate::config::Config;
 use crate::connection::Services;
-use crate::runtime::{InstanceLimits, Runtime};
+use crate::runtime::{CompileCache, InstanceLimits, Runtime, watcher};
 use crate::transport::negotiated::NegotiatedConnections;
 use crate::transport::{self, AppState};
 
@@ -45,14 +45,20 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
         max_calls: config.instance_max_calls,
         max_instances: config.max_instances_per_hub,
     };
+    let cache = CompileCache::new(config.compile_cache.clone());
     let runtime = Arc::new(Runtime::new(
         cluster.clone(),
         limits,
         config.invoke_timeout,
+        cache,
     )?);
     let loaded = runtime.load_dir(&config.hubs_dir).await?;
+    let _watch = match config.watch {
+        true => Some(watcher::watch(runtime.clone(), &config.hubs_dir)?),
+        false => None,
+    };
     if loaded.is_empty() {
-        tracing::warn!(dir = %config.hubs_dir.display(), "no hub loaded: every /hubs/<name> answers 404");
+        tracing::warn!(dir = %config.hubs_dir.display(), "no hub loaded yet: /hubs/<name> answers 404 until a hub file is valid");
     }
     let config = Arc::new(config);
     let state = AppState {

@@ -10,12 +10,18 @@
 //   WASMHUB_HUBS        directory with chat.wasm and testhub.wasm (default <root>/target/hubs)
 //   WASMHUB_CLIENT_LOG  SignalR client log level: none (default), error, warning, information, debug, trace
 //   WASMHUB_SHOW_LOGS   if set, print the host's stderr after every test (not only failed ones)
+//   WASMHUB_TEST_BACKEND  memory (default) or redis: with redis, every host that startHost starts
+//                       gets its own private redis-server (`--redis`); the cluster suites
+//                       (tests/node/cluster/) always run their own Redis and nodes
 
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { createHmac, sign as cryptoSign } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { isDeepStrictEqual } from "node:util";
 import { before, after, beforeEach, afterEach, test } from "node:test";
 import WebSocket from "ws";
 import { HubConnectionBuilder, HttpTransportType, LogLevel } from "@microsoft/signalr";
@@ -24,6 +30,197 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 
 /** Default deadline for waits, in ms. */
 export const DEADLINE = 10_000;
+
+// ---------------------------------------------------------------------------
+// Child processes
+
+/** Every process this file spawned that has not exited yet. */
+const children = new Set();
+
+function track(child) {
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  return child;
+}
+
+function killChildren() {
+  for (const child of children) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+// A test file that crashes or is interrupted must not leave hosts or Redis
+// servers behind.
+process.once("exit", killChildren);
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.once(sig, () => {
+    killChildren();
+    process.kill(process.pid, sig);
+  });
+}
+
+/** Resolves with `{ code, signal }` when `child` exits (at once if it already has). */
+function exitOf(child) {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  }
+  return new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+}
+
+/** A free TCP port on 127.0.0.1 (free when asked; callers retry on a clash). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Backend
+
+/**
+ * The backend the hub-facing suites run against: `memory` (default) or
+ * `redis` (WASMHUB_TEST_BACKEND=redis: every host started by startHost gets
+ * a private redis-server and `--redis`).
+ */
+export function testBackend() {
+  const value = (process.env.WASMHUB_TEST_BACKEND || "memory").trim().toLowerCase();
+  if (value !== "memory" && value !== "redis") {
+    throw new Error(`WASMHUB_TEST_BACKEND must be 'memory' or 'redis', not '${process.env.WASMHUB_TEST_BACKEND}'`);
+  }
+  return value;
+}
+
+// ---------------------------------------------------------------------------
+// Redis
+
+const REDIS_SERVER = "redis-server";
+const REDIS_CLI = "redis-cli";
+
+/** `redis-cli -p PORT ...args`; resolves with its stdout (trimmed), rejects on failure. */
+export function redisCli(port, args, timeoutMs = 2_000) {
+  return new Promise((resolve, reject) => {
+    execFile(REDIS_CLI, ["-h", "127.0.0.1", "-p", String(port), ...args], { timeout: timeoutMs }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`redis-cli ${args.join(" ")}: ${error.message} ${stderr}`.trim()));
+      else resolve(stdout.trim());
+    });
+  });
+}
+
+/** A private redis-server (no persistence), see startRedis. */
+export class RedisServer {
+  constructor(port) {
+    this.port = port;
+    this.url = `redis://127.0.0.1:${port}`;
+    this.child = null;
+    this.output = "";
+  }
+
+  /** Whether the server process runs. */
+  get running() {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /**
+   * Starts (or restarts) redis-server on this.port and waits until
+   * `redis-cli ping` answers PONG (10 s at most).
+   */
+  async start(deadlineMs = 10_000) {
+    if (this.running) throw new Error(`redis-server on port ${this.port} is already running`);
+    const args = [
+      "--port", String(this.port),
+      "--bind", "127.0.0.1",
+      "--save", "",
+      "--appendonly", "no",
+      "--dir", os.tmpdir(),
+      "--daemonize", "no",
+    ];
+    const child = track(spawn(REDIS_SERVER, args, { stdio: ["ignore", "pipe", "pipe"] }));
+    this.child = child;
+    child.stdout.setEncoding("utf8");
+    child.stderr.setEncoding("utf8");
+    child.stdout.on("data", (d) => (this.output += d));
+    child.stderr.on("data", (d) => (this.output += d));
+    let spawnError = null;
+    child.once("error", (e) => (spawnError = e));
+    const end = Date.now() + deadlineMs;
+    let last = "";
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        const e = new Error(
+          `redis-server on port ${this.port} exited (code ${child.exitCode}, signal ${child.signalCode}):\n${indent(this.output)}`,
+        );
+        e.portInUse = /address already in use/i.test(this.output);
+        throw e;
+      }
+      if (spawnError) {
+        throw new Error(
+          `cannot run ${REDIS_SERVER} (${spawnError.message}): install Redis 7 (redis-server and redis-cli); ` +
+            "WASMHUB_TEST_BACKEND=redis and the cluster suites in tests/node/cluster need it",
+        );
+      }
+      try {
+        last = await redisCli(this.port, ["ping"], 1_000);
+        if (last === "PONG") return this;
+      } catch (e) {
+        last = e.message;
+      }
+      if (Date.now() >= end) {
+        child.kill("SIGKILL");
+        throw new Error(`redis-server on port ${this.port} did not answer PING within ${deadlineMs} ms (last: ${last})`);
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** Graceful stop (SIGTERM; SIGKILL after 5 s). Keeps nothing: it has no persistence. */
+  async stop() {
+    if (!this.running) return;
+    const child = this.child;
+    child.kill("SIGTERM");
+    const killer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    await exitOf(child);
+    clearTimeout(killer);
+  }
+
+  /** SIGKILL. */
+  async kill() {
+    if (!this.running) return;
+    const child = this.child;
+    child.kill("SIGKILL");
+    await exitOf(child);
+  }
+
+  /** redis-cli against this server. */
+  cli(...args) {
+    return redisCli(this.port, args);
+  }
+}
+
+/**
+ * Spawns `redis-server --port P --bind 127.0.0.1 --save "" --appendonly no`
+ * on a free port and waits for PING. Returns a RedisServer: `{ port, url,
+ * stop(), start() (again, on the same port), kill(), cli(...args) }`.
+ */
+export async function startRedis() {
+  for (let attempt = 1; ; attempt++) {
+    const redis = new RedisServer(await freePort());
+    try {
+      return await redis.start();
+    } catch (e) {
+      if (!e.portInUse || attempt >= 5) throw e;
+    }
+  }
+}
 
 // ---------------------------------------------------------------------------
 // Host process
@@ -52,94 +249,186 @@ function hostPaths() {
 const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 const LISTENING = /listening on (http:\/\/[0-9A-Za-z.\-:[\]]+)/;
 
-/**
- * Spawns `wasmhub serve --hubs DIR --listen 127.0.0.1:0 ...extraArgs` and waits
- * (30 s at most) for the line `listening on http://IP:PORT` on stdout.
- *
- * @returns {Promise<{url: string, stop: () => Promise<void>, stderr: () => string,
- *   stdout: () => string, alive: () => boolean, exited: Promise<{code: number|null, signal: string|null}>,
- *   pid: number}>}
- */
-export async function startHost(extraArgs = []) {
+/** Spawns `wasmhub serve --hubs DIR --listen 127.0.0.1:0 ...args`, collecting its output. */
+function spawnHost(args) {
   const { bin, hubs } = hostPaths();
-  const args = ["serve", "--hubs", hubs, "--listen", "127.0.0.1:0", ...extraArgs];
+  const full = ["serve", "--hubs", hubs, "--listen", "127.0.0.1:0", ...args];
   // The host reads WASMHUB_* settings from its environment too (e.g.
   // WASMHUB_JWT_SECRET); each test file configures its host by arguments only.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("WASMHUB_")));
-  const child = spawn(bin, args, {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...env, NO_COLOR: "1" },
-  });
-  let out = "";
-  let err = "";
-  let exitInfo = null;
-  const exited = new Promise((resolve) => {
+  const child = track(
+    spawn(bin, full, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...env, NO_COLOR: "1" },
+    }),
+  );
+  const proc = { child, out: "", err: "", exitInfo: null, describe: `${bin} ${full.join(" ")}` };
+  proc.exited = new Promise((resolve) => {
     child.once("exit", (code, signal) => {
-      exitInfo = { code, signal };
-      resolve(exitInfo);
+      proc.exitInfo = { code, signal };
+      resolve(proc.exitInfo);
     });
   });
   child.stdout.setEncoding("utf8");
   child.stderr.setEncoding("utf8");
-  child.stderr.on("data", (d) => (err += d));
+  child.stdout.on("data", (d) => (proc.out += d));
+  child.stderr.on("data", (d) => (proc.err += d));
+  return proc;
+}
 
-  const describeCmd = `${bin} ${args.join(" ")}`;
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      fail(new Error(`no 'listening on http://...' line within 30 s`));
-    }, 30_000);
-    const onData = (d) => {
-      out += d;
-      const m = LISTENING.exec(out.replace(ANSI, ""));
+/** Resolves with the URL once `listening on http://...` was printed; rejects if the host exits first. */
+function listeningUrl(proc, deadlineMs = 30_000) {
+  const { child } = proc;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`no 'listening on http://...' line within ${deadlineMs / 1000} s`)), deadlineMs);
+    const check = () => {
+      const m = LISTENING.exec(proc.out.replace(ANSI, ""));
       if (m) {
-        clearTimeout(timer);
-        child.stdout.off("data", onData);
-        child.off("exit", onExit);
-        child.off("error", onError);
+        cleanup();
         resolve(m[1].replace(/\/+$/, ""));
       }
     };
     const onExit = (code, signal) => fail(new Error(`host exited early (code ${code}, signal ${signal})`));
     const onError = (e) => fail(e);
-    function fail(e) {
+    function cleanup() {
       clearTimeout(timer);
-      child.stdout.off("data", onData);
+      child.stdout.off("data", check);
       child.off("exit", onExit);
       child.off("error", onError);
-      if (exitInfo === null) child.kill("SIGKILL");
+    }
+    function fail(e) {
+      cleanup();
+      if (proc.exitInfo === null) child.kill("SIGKILL");
       reject(
         new Error(
-          `${e.message}\n  command: ${describeCmd}\n  stdout:\n${indent(out)}\n  stderr:\n${indent(err)}`,
+          `${e.message}\n  command: ${proc.describe}\n  stdout:\n${indent(proc.out)}\n  stderr:\n${indent(proc.err)}`,
         ),
       );
     }
-    child.stdout.on("data", onData);
+    // Registered after spawnHost's own listener, so proc.out already holds the chunk.
+    child.stdout.on("data", check);
     child.once("exit", onExit);
     child.once("error", onError);
+    check();
   });
-  // Keep draining stdout so the host never blocks on a full pipe.
-  child.stdout.on("data", (d) => (out += d));
+}
+
+/** The value of `--flag VALUE` in `args` (last one wins), or undefined. */
+function flagValue(args, flag) {
+  let value;
+  for (let i = 0; i < args.length - 1; i++) if (args[i] === flag) value = args[i + 1];
+  return value;
+}
+
+/**
+ * Spawns `wasmhub serve --hubs DIR --listen 127.0.0.1:0 ...extraArgs` and waits
+ * (30 s at most) for the line `listening on http://IP:PORT` on stdout.
+ *
+ * With WASMHUB_TEST_BACKEND=redis (or opts.backend "redis"), and unless
+ * extraArgs already name `--redis`, a private redis-server is started for
+ * this host and passed as `--redis`; it is stopped after the host.
+ *
+ * @returns {Promise<{url: string, stop: () => Promise<{code, signal}>, kill: () => Promise<{code, signal}>,
+ *   signal: (sig: string) => void, stderr: () => string, stdout: () => string, alive: () => boolean,
+ *   exited: Promise<{code: number|null, signal: string|null}>, pid: number, args: string[],
+ *   nodeId: string|undefined, redis: RedisServer|null}>}
+ */
+export async function startHost(extraArgs = [], opts = {}) {
+  const backend = opts.backend ?? testBackend();
+  let args = [...extraArgs];
+  let redis = null;
+  if (backend === "redis" && !args.includes("--redis")) {
+    redis = await startRedis();
+    args = ["--redis", redis.url, ...args];
+  }
+  const proc = spawnHost(args);
+  let url;
+  try {
+    url = await listeningUrl(proc);
+  } catch (e) {
+    if (redis) await redis.stop();
+    throw e;
+  }
+  const { child } = proc;
 
   let stopping = null;
-  return {
+  const host = {
     url,
     pid: child.pid,
-    exited,
-    stdout: () => out,
-    stderr: () => err,
-    alive: () => exitInfo === null,
+    args,
+    nodeId: flagValue(args, "--node-id"),
+    /** The private Redis of this host (WASMHUB_TEST_BACKEND=redis), else null. */
+    redis,
+    exited: proc.exited,
+    stdout: () => proc.out,
+    stderr: () => proc.err,
+    alive: () => proc.exitInfo === null,
+    /** Sends `sig` and returns at once. */
+    signal(sig) {
+      if (proc.exitInfo === null) child.kill(sig);
+    },
+    /** SIGTERM, SIGKILL after 5 s; resolves with the exit info. Stops the private Redis after. */
     stop() {
       if (stopping) return stopping;
       stopping = (async () => {
-        if (exitInfo !== null) return;
-        child.kill("SIGTERM");
-        const killer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-        await exited;
-        clearTimeout(killer);
+        if (proc.exitInfo === null) {
+          child.kill("SIGTERM");
+          const killer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+          await proc.exited;
+          clearTimeout(killer);
+        }
+        if (redis) await redis.stop();
+        return proc.exitInfo;
       })();
       return stopping;
     },
+    /** SIGKILL (no cleanup in the host); resolves with the exit info. Stops the private Redis after. */
+    async kill() {
+      if (proc.exitInfo === null) child.kill("SIGKILL");
+      const info = await proc.exited;
+      if (redis) await redis.stop();
+      return info;
+    },
   };
+  return host;
+}
+
+/**
+ * Starts one node of a cluster: startHost with `--redis URL`, `--node-id ID`
+ * and fast timings unless extraArgs name their own (`--heartbeat-interval
+ * 200ms --node-timeout 1s`).
+ *
+ * @param {{redis: RedisServer|string, nodeId?: string, extraArgs?: string[],
+ *   heartbeatInterval?: string, nodeTimeout?: string}} opts
+ */
+export async function startNode({ redis, nodeId, extraArgs = [], heartbeatInterval = "200ms", nodeTimeout = "1s" }) {
+  if (!redis) throw new Error("startNode needs { redis }");
+  const args = ["--redis", typeof redis === "string" ? redis : redis.url];
+  if (nodeId !== undefined) args.push("--node-id", nodeId);
+  if (!extraArgs.includes("--heartbeat-interval")) args.push("--heartbeat-interval", heartbeatInterval);
+  if (!extraArgs.includes("--node-timeout")) args.push("--node-timeout", nodeTimeout);
+  return startHost([...args, ...extraArgs], { backend: "memory" });
+}
+
+/**
+ * Runs `wasmhub serve ... extraArgs` expecting it NOT to start: resolves with
+ * `{ code, signal, stdout, stderr, started }` once it exits (deadline
+ * `deadlineMs`). If it prints `listening on` instead, it is killed and
+ * `started` is true.
+ */
+export async function runHostExpectingExit(extraArgs, deadlineMs = DEADLINE) {
+  const proc = spawnHost(extraArgs);
+  let started = false;
+  try {
+    // Rejects when the host exits, or kills it after the deadline.
+    await listeningUrl(proc, deadlineMs);
+    started = true;
+    proc.child.kill("SIGKILL");
+  } catch {
+    /* exited (or killed at the deadline): see code and signal */
+  }
+  const { code, signal } = await proc.exited;
+  return { code, signal, started, stdout: proc.out.replace(ANSI, ""), stderr: proc.err.replace(ANSI, "") };
 }
 
 function indent(s) {
@@ -198,6 +487,85 @@ export function useHost(extraArgs = []) {
   return fx;
 }
 
+/**
+ * Registers before/after hooks in the current describe() for a cluster: one
+ * private redis-server, then the nodes of `nodes` ([{ id, extraArgs,
+ * heartbeatInterval, nodeTimeout }], started in order with startNode). Every
+ * node (also those started later with `cl.startNode`) and every connection
+ * made through `cl.connect`/`cl.raw` is stopped after the suite, and each
+ * failed test prints the log of every node.
+ *
+ * `cl.node(id)` is the newest node started with that id.
+ */
+export function useCluster({ nodes = [] } = {}) {
+  const marks = new Map();
+  const cl = {
+    redis: null,
+    /** Every node started, in order (restarted ones too). */
+    all: [],
+    connections: new Set(),
+    node(id) {
+      const found = cl.all.filter((n) => n.nodeId === id).at(-1);
+      if (!found) throw new Error(`no node '${id}' was started`);
+      return found;
+    },
+    /** startNode on this cluster's Redis; stopped after the suite. */
+    async startNode(id, opts = {}) {
+      const node = await startNode({ redis: cl.redis, nodeId: id, ...opts });
+      cl.all.push(node);
+      marks.set(node, 0);
+      return node;
+    },
+    /**
+     * connect() to `node` (a node or its id); stopped after the suite.
+     * `opts.ready`: `[method, ...args]` invoked once after the start. The host
+     * answers the handshake before it registers the connection and runs
+     * on-connected, so a completed invocation is what shows the connection
+     * is fully accepted; tests that are not about that moment use it.
+     */
+    async connect(node, hubPath, opts = {}) {
+      const n = typeof node === "string" ? cl.node(node) : node;
+      const conn = await connect(n.url, hubPath, opts);
+      conn.node = n.nodeId;
+      cl.connections.add(conn);
+      if (opts.ready) await conn.invoke(...opts.ready);
+      return conn;
+    },
+    /** rawConnect() to `node`; closed after the suite. */
+    async raw(node, hubPath, opts = {}) {
+      const n = typeof node === "string" ? cl.node(node) : node;
+      const r = await rawConnect(n.url, hubPath, opts);
+      cl.connections.add(r);
+      return r;
+    },
+  };
+  before(async () => {
+    cl.redis = await startRedis();
+    for (const { id, ...opts } of nodes) await cl.startNode(id, opts);
+  });
+  after(async () => {
+    await Promise.allSettled([...cl.connections].map((c) => c.stop()));
+    await Promise.allSettled(cl.all.map((n) => n.stop()));
+    if (cl.redis) await cl.redis.stop();
+  });
+  beforeEach(() => {
+    for (const n of cl.all) marks.set(n, n.stderr().length);
+  });
+  afterEach((t) => {
+    if (t.passed && !process.env.WASMHUB_SHOW_LOGS) return;
+    for (const n of cl.all) {
+      const log = n.stderr().slice(marks.get(n) ?? 0);
+      if (log.trim() === "" && n.alive()) continue;
+      console.error(
+        `--- wasmhub log of node '${n.nodeId}' (${n.url}) during '${t.name}' (${n.alive() ? "alive" : "EXITED"}) ---\n` +
+          indent(log) +
+          "\n--- end ---",
+      );
+    }
+  });
+  return cl;
+}
+
 /** A test with a timeout, so that a hung promise fails instead of hanging the suite. */
 export function spec(name, fn, timeoutMs = 30_000) {
   return test(name, { timeout: timeoutMs }, fn);
@@ -242,10 +610,12 @@ export function hubUrl(base, hubPath, query) {
  * opts: query (object or string), accessTokenFactory, headers, handlers
  * ({method: fn}), record ([method names] to record into inboxes before the
  * start), skipNegotiation (implies WebSockets), transport, start (default
- * true).
+ * true), reconnect (true, an array of delays in ms or an IRetryPolicy:
+ * `withAutomaticReconnect`).
  *
  * The returned connection has `closed` (a promise of the onclose error) and
- * `closeError` (undefined until it closed).
+ * `closeError` (undefined until it closed); with `reconnect`, also
+ * `reconnecting` (a promise of the error passed to onreconnecting).
  */
 export async function connect(url, hubPath, opts = {}) {
   const options = {};
@@ -257,11 +627,16 @@ export async function connect(url, hubPath, opts = {}) {
   } else if (opts.transport !== undefined) {
     options.transport = opts.transport;
   }
-  const conn = new HubConnectionBuilder()
+  const builder = new HubConnectionBuilder()
     .withUrl(hubUrl(url, hubPath, opts.query), options)
-    .configureLogging(clientLogLevel())
-    .build();
+    .configureLogging(clientLogLevel());
+  if (opts.reconnect === true) builder.withAutomaticReconnect();
+  else if (opts.reconnect) builder.withAutomaticReconnect(opts.reconnect);
+  const conn = builder.build();
   conn.isClosed = false;
+  if (opts.reconnect) {
+    conn.reconnecting = new Promise((resolve) => conn.onreconnecting((error) => resolve(error)));
+  }
   conn.closed = new Promise((resolve) => {
     conn.onclose((error) => {
       conn.isClosed = true;
@@ -322,6 +697,32 @@ export async function waitFor(predicate, deadlineMs = DEADLINE, what = "conditio
       throw new Error(
         `deadline of ${deadlineMs} ms passed waiting for ${what}` + (lastError ? `; last error: ${lastError}` : ""),
       );
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/**
+ * Polls `fn` (may be async) until `check(value)` is truthy, or, when `check`
+ * is not a function, until the value deep-equals it. Resolves with `{ value,
+ * elapsed }` (ms since the call); on the deadline, rejects naming the last
+ * value (or error) seen.
+ */
+export async function eventually(fn, check, deadlineMs = DEADLINE, what = "condition", intervalMs = 20) {
+  const ok = typeof check === "function" ? check : (v) => isDeepStrictEqual(v, check);
+  const start = Date.now();
+  let last = "(nothing yet)";
+  for (;;) {
+    try {
+      const value = await fn();
+      if (ok(value)) return { value, elapsed: Date.now() - start };
+      last = `value ${JSON.stringify(value)}`;
+    } catch (e) {
+      last = `error ${e?.message ?? e}`;
+    }
+    if (Date.now() - start >= deadlineMs) {
+      const wanted = typeof check === "function" ? "" : ` (wanted ${JSON.stringify(check)})`;
+      throw new Error(`deadline of ${deadlineMs} ms passed waiting for ${what}${wanted}; last: ${last}`);
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }

@@ -69,7 +69,10 @@ pub fn test() -> Result<()> {
     if setup_ok {
         report.record("cargo tests", cargo_tests(&env));
         if has_node_tests {
-            report.record("node tests", node_tests(&env));
+            // The hub-facing suites once per cluster backend; the cluster
+            // suites (tests/node/cluster) run their own Redis in both passes.
+            report.record("node tests (memory)", node_tests(&env, "memory"));
+            report.record("node tests (redis)", node_tests(&env, "redis"));
         }
     } else {
         report.skip("tests");
@@ -109,12 +112,15 @@ fn cargo_tests(env: &[(&str, PathBuf)]) -> Result<()> {
     cmd::run(&mut test, "install Rust with rustup")
 }
 
-/// The node test suite, one file at a time (they share ports and hubs).
-fn node_tests(env: &[(&str, PathBuf)]) -> Result<()> {
-    step("running node tests");
+/// The node test suite, one file at a time (they share ports and hubs),
+/// with `WASMHUB_TEST_BACKEND=backend` (`memory` or `redis`: whether each
+/// host the hub-facing suites start gets a private redis-server).
+fn node_tests(env: &[(&str, PathBuf)], backend: &str) -> Result<()> {
+    step(&format!("running node tests (backend: {backend})"));
     let mut test = Command::new("node");
     test.current_dir(workspace::root())
         .args(["--test", "--test-concurrency=1", "tests/node/"])
-        .envs(env.iter().map(|(key, value)| (key, value)));
+        .envs(env.iter().map(|(key, value)| (key, value)))
+        .env("WASMHUB_TEST_BACKEND", backend);
     cmd::run(&mut test, "install Node.js (needed for the node tests)")
 }

@@ -431,6 +431,13 @@ impl Cluster {
         self.local.records().len()
     }
 
+    /// Closes this node's connections of one hub (its file was removed).
+    pub async fn close_hub(&self, hub: &str, reason: local::CloseReason) {
+        for (_, handle) in self.local.resolve(&Selection::all(hub)) {
+            handle.close(reason.clone());
+        }
+    }
+
     /// Closes every local connection (shutdown).
     pub async fn close_all(&self, reason: local::CloseReason) {
         for handle in self.local.handles() {

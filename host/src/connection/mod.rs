@@ -95,14 +95,13 @@ pub async fn serve(socket: WebSocket, setup: ConnectionSetup, services: Services
             return;
         }
     };
-    let ok = String::from_utf8(handshake::success_response()).unwrap_or_default();
-    if sink.send(Message::Text(ok.into())).await.is_err() {
-        return;
-    }
-
-    // 2. Register, start writing, and let the hub accept or refuse.
+    // 2. Register and let the hub accept or refuse, then answer the
+    //    handshake: when the client's `start()` resolves, every node
+    //    already sees the connection, with the user its hub gave it.
+    //    What the hub sends meanwhile is queued behind the answer.
     let context = Arc::new(setup.context);
     let (handle, ends) = ConnectionHandle::new(config.outbound_buffer);
+    handle.push(handshake::success_response().into());
     let record = ConnectionRecord {
         id: context.id.clone(),
         hub: context.hub.clone(),
@@ -112,12 +111,13 @@ pub async fn serve(socket: WebSocket, setup: ConnectionSetup, services: Services
         attributes: setup.attributes,
     };
     services.cluster.register(record, handle.clone()).await;
-    let writer = tokio::spawn(writer::run(sink, handle.clone(), ends, config.keep_alive));
     let _guard = Unregister {
         cluster: services.cluster.clone(),
         id: context.id.clone(),
     };
-    if let Err(refusal) = accept(&services, &context).await {
+    let accepted = accept(&services, &context).await;
+    let writer = tokio::spawn(writer::run(sink, handle.clone(), ends, config.keep_alive));
+    if let Err(refusal) = accepted {
         tracing::info!(connection = %context.id, hub = %context.hub, %refusal, "connection refused");
         handle.close(CloseReason {
             error: Some(refusal),

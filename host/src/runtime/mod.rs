@@ -7,27 +7,31 @@
 //! only then serve it. A file that fails any step is not served.
 
 pub mod bindings;
+pub mod cache;
 mod engine;
 mod error;
 mod host;
 mod hub;
 mod state;
+pub mod watcher;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, bail};
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 
 pub use bindings::Connection;
 pub use error::CallError;
 pub use hub::{HubVersion, InstanceLimits};
 
+use crate::cluster::local::CloseReason;
 use crate::cluster::{Cluster, ConnectionRecord};
+pub use cache::CompileCache;
 use state::{HostState, HubEnv};
 
 /// The static facts of a connection that its hub sees on every call.
@@ -51,6 +55,32 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:random/",
 ];
 
+/// A file that was refused, for `/healthz` and the log.
+#[derive(Debug, Clone)]
+pub struct LoadError {
+    pub message: String,
+    pub sha256: String,
+    pub at: SystemTime,
+}
+
+/// What `/healthz` shows of one hub.
+#[derive(Clone)]
+pub struct HubState {
+    pub name: String,
+    /// The version serving, if any.
+    pub serving: Option<Arc<HubVersion>>,
+    /// Why the newest file was refused, while it is the newest.
+    pub last_error: Option<LoadError>,
+}
+
+/// What a load did.
+pub enum Loaded {
+    /// A new version serves now (the previous one, if any, drains).
+    Published(Arc<HubVersion>),
+    /// The file is the one already serving.
+    Unchanged(Arc<HubVersion>),
+}
+
 /// All hubs of this node.
 pub struct Runtime {
     engine: Engine,
@@ -58,7 +88,12 @@ pub struct Runtime {
     cluster: Arc<Cluster>,
     limits: InstanceLimits,
     invoke_timeout: Duration,
+    cache: CompileCache,
+    /// Lowercase name → the version serving. Replacing an entry is the
+    /// atomic swap: calls hold their own `Arc` and finish where they began.
     hubs: RwLock<HashMap<String, Arc<HubVersion>>>,
+    /// Lowercase name → why its newest file was refused.
+    errors: Mutex<HashMap<String, (String, LoadError)>>,
 }
 
 impl Runtime {
@@ -67,6 +102,7 @@ impl Runtime {
         cluster: Arc<Cluster>,
         limits: InstanceLimits,
         invoke_timeout: Duration,
+        cache: CompileCache,
     ) -> anyhow::Result<Self> {
         let engine = engine::build(limits.memory, 1000)?;
         engine::start_epoch_ticker(&engine);
@@ -79,66 +115,126 @@ impl Runtime {
             cluster,
             limits,
             invoke_timeout,
+            cache,
             hubs: RwLock::new(HashMap::new()),
+            errors: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Loads every `*.wasm` in `dir`. A file that fails is logged and
+    /// Loads every hub file in `dir`. A file that fails is logged and
     /// skipped; the others serve. Returns the names loaded.
     pub async fn load_dir(&self, dir: &Path) -> anyhow::Result<Vec<String>> {
         let entries = std::fs::read_dir(dir)
             .with_context(|| format!("cannot read the hubs directory {}", dir.display()))?;
         let mut paths: Vec<_> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .filter(|p| hub_name(p).is_some())
             .collect();
         paths.sort();
         let mut loaded = Vec::new();
         for path in paths {
-            match self.load_file(&path).await {
-                Ok(version) => {
-                    tracing::info!(
-                        hub = %version.name,
-                        sha256 = %version.sha256,
-                        path = %path.display(),
-                        "hub loaded"
-                    );
-                    loaded.push(version.name.clone());
-                }
-                Err(error) => {
-                    tracing::error!(path = %path.display(), "hub not loaded: {error:#}");
-                }
+            if let Ok(Loaded::Published(version) | Loaded::Unchanged(version)) =
+                self.load_file(&path).await
+            {
+                loaded.push(version.name.clone());
             }
         }
         Ok(loaded)
     }
 
-    /// Validates one file and publishes it as the hub named by its stem.
-    pub async fn load_file(&self, path: &Path) -> anyhow::Result<Arc<HubVersion>> {
-        let name = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .filter(|s| !s.is_empty())
-            .with_context(|| format!("{} has no usable hub name", path.display()))?
-            .to_owned();
+    /// Validates one file and, if it passes, makes it the serving version
+    /// of the hub named by its stem. A refused file changes nothing but
+    /// the hub's `last_error`; the reason is logged.
+    pub async fn load_file(&self, path: &Path) -> anyhow::Result<Loaded> {
+        let name =
+            hub_name(path).with_context(|| format!("{} is not a hub file", path.display()))?;
+        let key = name.to_ascii_lowercase();
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let version = Arc::new(self.validate(name.clone(), &bytes).await?);
-        self.hubs
-            .write()
-            .expect("hubs lock")
-            .insert(name.to_ascii_lowercase(), version.clone());
-        Ok(version)
+        let sha256 = hex(&Sha256::digest(&bytes));
+        if let Some(serving) = self.hub(&key).filter(|v| v.sha256 == sha256) {
+            self.errors.lock().expect("errors lock").remove(&key);
+            return Ok(Loaded::Unchanged(serving));
+        }
+        let started = std::time::Instant::now();
+        match self.validate(name.clone(), sha256.clone(), bytes).await {
+            Ok((version, cached)) => {
+                let version = Arc::new(version);
+                let previous = self
+                    .hubs
+                    .write()
+                    .expect("hubs lock")
+                    .insert(key.clone(), version.clone());
+                self.errors.lock().expect("errors lock").remove(&key);
+                tracing::info!(
+                    hub = %name,
+                    sha256 = %sha256,
+                    previous = previous.as_ref().map(|p| p.sha256.as_str()).unwrap_or("none"),
+                    compiled_from_cache = cached,
+                    took = ?started.elapsed(),
+                    path = %path.display(),
+                    "hub published"
+                );
+                Ok(Loaded::Published(version))
+            }
+            Err(error) => {
+                let message = format!("{error:#}");
+                tracing::error!(
+                    hub = %name,
+                    sha256 = %sha256,
+                    path = %path.display(),
+                    serving = self.hub(&key).map(|v| v.sha256.clone()).unwrap_or_else(|| "nothing".into()),
+                    "hub file refused: {message}"
+                );
+                let refused = LoadError {
+                    message,
+                    sha256,
+                    at: SystemTime::now(),
+                };
+                self.errors
+                    .lock()
+                    .expect("errors lock")
+                    .insert(key, (name, refused));
+                Err(error)
+            }
+        }
     }
 
-    async fn validate(&self, name: String, bytes: &[u8]) -> anyhow::Result<HubVersion> {
-        let sha256 = hex(&Sha256::digest(bytes));
+    /// Stops serving a hub whose file is gone; its clients are closed with
+    /// `allowReconnect` (a node that still has the hub may take them).
+    pub async fn retire(&self, name: &str) -> bool {
+        let key = name.to_ascii_lowercase();
+        self.errors.lock().expect("errors lock").remove(&key);
+        let Some(version) = self.hubs.write().expect("hubs lock").remove(&key) else {
+            return false;
+        };
+        tracing::info!(hub = %version.name, sha256 = %version.sha256, "hub retired: its file is gone");
+        self.cluster
+            .close_hub(
+                &version.name,
+                CloseReason {
+                    error: Some(format!(
+                        "The hub '{}' is no longer served here.",
+                        version.name
+                    )),
+                    allow_reconnect: true,
+                },
+            )
+            .await;
+        true
+    }
+
+    async fn validate(
+        &self,
+        name: String,
+        sha256: String,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<(HubVersion, bool)> {
         let engine = self.engine.clone();
-        let owned = bytes.to_vec();
-        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &owned))
-            .await?
-            .map_err(anyhow::Error::from)
-            .context("not a valid WebAssembly component")?;
+        let cache = self.cache.clone();
+        let hash = sha256.clone();
+        let (component, cached) =
+            tokio::task::spawn_blocking(move || cache.load(&engine, &hash, &bytes)).await??;
         let refused: Vec<String> = component
             .component_type()
             .imports(&self.engine)
@@ -172,11 +268,35 @@ impl Runtime {
             env,
             self.limits.clone(),
         );
-        version
-            .smoke_test()
-            .await
-            .map_err(|e| anyhow::anyhow!("the hub failed to start: {e}"))?;
-        Ok(version)
+        version.smoke_test().await.map_err(|e| {
+            anyhow::anyhow!("the hub failed its start-up check (instantiate and init): {e}")
+        })?;
+        Ok((version, cached))
+    }
+
+    /// Every hub this node serves or tried to, sorted by name.
+    pub fn hub_states(&self) -> Vec<HubState> {
+        let hubs = self.hubs.read().expect("hubs lock");
+        let errors = self.errors.lock().expect("errors lock");
+        let mut states: Vec<HubState> = hubs
+            .iter()
+            .map(|(key, version)| HubState {
+                name: version.name.clone(),
+                serving: Some(version.clone()),
+                last_error: errors.get(key).map(|(_, e)| e.clone()),
+            })
+            .collect();
+        for (key, (name, error)) in errors.iter() {
+            if !hubs.contains_key(key) {
+                states.push(HubState {
+                    name: name.clone(),
+                    serving: None,
+                    last_error: Some(error.clone()),
+                });
+            }
+        }
+        states.sort_by(|a, b| a.name.cmp(&b.name));
+        states
     }
 
     /// The serving version of a hub, by case-insensitive name.
@@ -186,19 +306,6 @@ impl Runtime {
             .expect("hubs lock")
             .get(&name.to_ascii_lowercase())
             .cloned()
-    }
-
-    /// Names of the hubs served, sorted.
-    pub fn hub_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .hubs
-            .read()
-            .expect("hubs lock")
-            .values()
-            .map(|v| v.name.clone())
-            .collect();
-        names.sort();
-        names
     }
 
     /// The record a hub sees for a connection: static facts plus what the
@@ -228,6 +335,15 @@ impl Runtime {
             headers: context.headers.clone(),
         }
     }
+}
+
+/// The hub a path in the hubs directory is for: `<name>.wasm`, not
+/// hidden. Editor and copy temp files (`.chat.wasm.swp`, `chat.wasm.tmp`,
+/// `chat.wasm~`) are not hubs.
+pub fn hub_name(path: &Path) -> Option<String> {
+    let file = path.file_name()?.to_str()?;
+    let stem = file.strip_suffix(".wasm")?;
+    (!stem.is_empty() && !stem.starts_with('.')).then(|| stem.to_owned())
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -36,6 +36,8 @@ pub(super) fn layer(lookup: EnvLookup) -> Result<Layer, SettingsError> {
         hub_memory: env.parsed("hub-memory", parse_bytes)?,
         outbound_buffer: env.parsed("outbound-buffer", parse_bytes)?,
         instance_max_calls: env.parsed("instance-max-calls", parse_count)?,
+        compile_cache: env.path("compile-cache")?,
+        watch: env.parsed("watch", super::parse_bool)?,
     })
 }
 

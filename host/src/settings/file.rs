@@ -34,6 +34,8 @@ pub(super) struct FileSettings {
     hub_memory: Option<toml::Value>,
     outbound_buffer: Option<toml::Value>,
     instance_max_calls: Option<u32>,
+    compile_cache: Option<PathBuf>,
+    watch: Option<bool>,
 }
 
 /// Reads the config file at `path`.
@@ -88,6 +90,12 @@ impl FileSettings {
             hub_memory: file.size("hub-memory", self.hub_memory)?,
             outbound_buffer: file.size("outbound-buffer", self.outbound_buffer)?,
             instance_max_calls: self.instance_max_calls,
+            // `off` stays `off`; a directory is relative to the file.
+            compile_cache: match self.compile_cache {
+                Some(off) if off == Path::new("off") => Some(off),
+                other => file.path(other),
+            },
+            watch: self.watch,
         })
     }
 }

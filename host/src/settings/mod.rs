@@ -93,6 +93,23 @@ pub struct Layer {
     /// [default: 10000].
     #[arg(long, value_name = "N")]
     pub instance_max_calls: Option<u32>,
+    /// Directory where compiled hubs are cached by content hash, or `off`
+    /// [default: $XDG_CACHE_HOME/wasmhub, else ~/.cache/wasmhub].
+    #[arg(long, value_name = "DIR")]
+    pub compile_cache: Option<PathBuf>,
+    /// Watch the hubs directory and swap hubs whose files change
+    /// [default: true].
+    #[arg(long, value_name = "BOOL", value_parser = parse_bool)]
+    pub watch: Option<bool>,
+}
+
+/// `true`/`false` (also `yes`/`no`, `on`/`off`, `1`/`0`).
+pub fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(format!("'{text}' is not a boolean: expected true or false")),
+    }
 }
 
 impl Layer {
@@ -118,6 +135,8 @@ impl Layer {
             hub_memory: self.hub_memory.or(lower.hub_memory),
             outbound_buffer: self.outbound_buffer.or(lower.outbound_buffer),
             instance_max_calls: self.instance_max_calls.or(lower.instance_max_calls),
+            compile_cache: self.compile_cache.or(lower.compile_cache),
+            watch: self.watch.or(lower.watch),
         }
     }
 }
@@ -263,6 +282,10 @@ fn build(layer: Layer) -> Result<(Config, SocketAddr), SettingsError> {
     set(&mut config.outbound_buffer, layer.outbound_buffer);
     set(&mut config.instance_max_calls, layer.instance_max_calls);
     config.instance_max_calls = config.instance_max_calls.max(1);
+    if let Some(dir) = layer.compile_cache {
+        config.compile_cache = (dir != Path::new("off")).then_some(dir);
+    }
+    set(&mut config.watch, layer.watch);
     check(&config)?;
     Ok((config, listen))
 }

@@ -230,19 +230,29 @@ fn attributes_of(query: &[(String, String)], headers: &HeaderMap) -> Attributes 
     attributes
 }
 
+/// `GET /healthz`: per hub, the file serving (sha256, when loaded) and
+/// why the newest file was refused, if it was.
 async fn health_handler(State(app): State<AppState>) -> Response {
+    let rfc3339 = |t| humantime::format_rfc3339_seconds(t).to_string();
     let hubs: Vec<serde_json::Value> = app
         .services
         .runtime
-        .hub_names()
-        .iter()
-        .filter_map(|name| app.services.runtime.hub(name))
-        .map(|v| {
-            serde_json::json!({
-                "name": v.name,
-                "sha256": v.sha256,
-                "loadedAt": humantime::format_rfc3339_seconds(v.loaded_at).to_string(),
-            })
+        .hub_states()
+        .into_iter()
+        .map(|state| {
+            let mut hub = serde_json::json!({
+                "name": state.name,
+                "sha256": state.serving.as_ref().map(|v| v.sha256.clone()),
+                "loadedAt": state.serving.as_ref().map(|v| rfc3339(v.loaded_at)),
+            });
+            if let Some(error) = state.last_error {
+                hub["lastError"] = serde_json::json!({
+                    "message": error.message,
+                    "sha256": error.sha256,
+                    "at": rfc3339(error.at),
+                });
+            }
+            hub
         })
         .collect();
     json(

@@ -84,20 +84,31 @@ async fn beat(
     *beaten_before = true;
 
     let others: Vec<&String> = nodes.iter().filter(|n| *n != me).collect();
+    let mut alive: HashSet<String> = HashSet::from([me.to_owned()]);
     if !others.is_empty() {
         let beats: Vec<Option<String>> = redis::cmd("MGET")
             .arg(others.iter().map(|n| keys.heartbeat(n)).collect::<Vec<_>>())
             .query_async(&mut conn)
             .await?;
         for (node, beat) in others.into_iter().zip(beats) {
-            if beat.is_none() {
+            if beat.is_some() {
+                alive.insert(node.clone());
+            } else {
                 let started = std::time::Instant::now();
                 sweep(backplane, node).await?;
-                backplane.fail_pending_on(node);
                 tracing::info!(node = %node, took = ?started.elapsed(), "swept a dead node");
             }
         }
     }
+    // Calls waiting on a node that is gone fail now, whichever node swept
+    // it (it may have left the node set before this beat saw it).
+    for node in backplane.pending_nodes() {
+        if !alive.contains(&node) {
+            backplane.fail_pending_on(&node);
+        }
+    }
+    backplane.subscriber_wake.notify_one();
+
     if backplane.needs_resync.swap(false, Ordering::AcqRel)
         && let Err(e) = resync(backplane).await
     {

@@ -40,14 +40,12 @@ async fn run(backplane: Arc<Backplane>, ready: oneshot::Sender<()>) {
             Ok(Ok(pubsub)) => pubsub,
             Ok(Err(error)) => {
                 tracing::warn!(%error, retry_in = ?backoff, "backplane subscription failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                wait(&backplane, &mut backoff).await;
                 continue;
             }
             Err(_) => {
                 tracing::warn!(retry_in = ?backoff, "backplane subscription timed out");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                wait(&backplane, &mut backoff).await;
                 continue;
             }
         };
@@ -67,6 +65,16 @@ async fn run(backplane: Arc<Backplane>, ready: oneshot::Sender<()>) {
             tracing::warn!("backplane subscription lost; reconnecting");
         }
     }
+}
+
+/// Backs off before the next attempt, unless a heartbeat shows Redis is
+/// back first (then messages are not lost for the rest of the backoff).
+async fn wait(backplane: &Backplane, backoff: &mut Duration) {
+    tokio::select! {
+        _ = tokio::time::sleep(*backoff) => {}
+        _ = backplane.subscriber_wake.notified() => {}
+    }
+    *backoff = (*backoff * 2).min(Duration::from_secs(2));
 }
 
 /// Acts on one envelope. Work that waits (invoking clients) runs in a

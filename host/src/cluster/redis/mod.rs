@@ -73,6 +73,9 @@ pub struct Backplane {
     /// Registrations whose removal failed, retried on resync.
     tombstones: Mutex<Vec<ConnectionRecord>>,
     stopping: AtomicBool,
+    /// Woken by a heartbeat that reached Redis: a subscriber waiting out
+    /// its backoff retries at once.
+    subscriber_wake: tokio::sync::Notify,
 }
 
 fn unavailable(error: redis::RedisError) -> ClusterError {
@@ -107,6 +110,7 @@ impl Backplane {
             needs_resync: AtomicBool::new(false),
             tombstones: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
+            subscriber_wake: tokio::sync::Notify::new(),
         });
         let ready = inbox::spawn(backplane.clone());
         // Wait (briefly) for the subscription so early messages are not lost.
@@ -477,6 +481,16 @@ impl Backplane {
             .await
             .map_err(unavailable)?;
         Ok(value)
+    }
+
+    /// The nodes this node waits on for answers.
+    fn pending_nodes(&self) -> HashSet<String> {
+        self.pending
+            .lock()
+            .expect("pending")
+            .values()
+            .map(|p| p.node.clone())
+            .collect()
     }
 
     /// Fails every request waiting on `node`: it was declared dead.

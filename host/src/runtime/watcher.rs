@@ -1,0 +1,104 @@
+//! Watches the hubs directory: a new file adds a hub, a changed file
+//! swaps it, a removed file retires it.
+//!
+//! Events are debounced per file: a file is looked at only once it has
+//! been quiet for [`DEBOUNCE`], so a copy in progress is not read while it
+//! grows. A file read too early anyway (a writer pausing longer than that)
+//! fails validation and is never published; the write's next event loads
+//! the whole file. Files written elsewhere and renamed in work the same.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use notify::{EventKind, RecursiveMode, Watcher as _};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{Runtime, hub_name};
+
+/// Quiet time a file needs before it is (re)loaded.
+pub const DEBOUNCE: Duration = Duration::from_millis(250);
+
+/// Keeps the watch running; dropping it stops watching.
+pub struct DirectoryWatch {
+    _watcher: notify::RecommendedWatcher,
+}
+
+enum Change {
+    File(PathBuf),
+    /// The OS dropped events: look at the whole directory again.
+    Rescan,
+}
+
+/// Starts watching `dir` for `runtime`.
+pub fn watch(runtime: Arc<Runtime>, dir: &Path) -> anyhow::Result<DirectoryWatch> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut watcher =
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+            Ok(event) if event.need_rescan() => {
+                let _ = tx.send(Change::Rescan);
+            }
+            Ok(event) => {
+                if matches!(event.kind, EventKind::Access(_)) {
+                    return;
+                }
+                for path in event.paths {
+                    if hub_name(&path).is_some() {
+                        let _ = tx.send(Change::File(path));
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "watching the hubs directory"),
+        })
+        .context("cannot watch the hubs directory")?;
+    watcher
+        .watch(dir, RecursiveMode::NonRecursive)
+        .with_context(|| format!("cannot watch {}", dir.display()))?;
+    tokio::spawn(apply(runtime, dir.to_owned(), rx));
+    tracing::info!(dir = %dir.display(), "watching for hub changes");
+    Ok(DirectoryWatch { _watcher: watcher })
+}
+
+async fn apply(runtime: Arc<Runtime>, dir: PathBuf, mut changes: mpsc::UnboundedReceiver<Change>) {
+    let mut quiet_since: HashMap<PathBuf, Instant> = HashMap::new();
+    let mut tick = tokio::time::interval(DEBOUNCE / 5);
+    loop {
+        tokio::select! {
+            change = changes.recv() => match change {
+                Some(Change::File(path)) => {
+                    quiet_since.insert(path, Instant::now());
+                }
+                Some(Change::Rescan) => {
+                    if let Err(error) = runtime.load_dir(&dir).await {
+                        tracing::warn!("rescanning the hubs directory: {error:#}");
+                    }
+                }
+                None => return,
+            },
+            _ = tick.tick() => {
+                let ready: Vec<PathBuf> = quiet_since
+                    .iter()
+                    .filter(|(_, at)| at.elapsed() >= DEBOUNCE)
+                    .map(|(path, _)| path.clone())
+                    .collect();
+                for path in ready {
+                    quiet_since.remove(&path);
+                    settle(&runtime, &path).await;
+                }
+            }
+        }
+    }
+}
+
+/// Brings the runtime in line with one file's current state.
+async fn settle(runtime: &Runtime, path: &Path) {
+    if path.is_file() {
+        // Success and refusal are both logged by `load_file`.
+        let _ = runtime.load_file(path).await;
+    } else if let Some(name) = hub_name(path) {
+        runtime.retire(&name).await;
+    }
+}
