@@ -25,8 +25,12 @@ pub fn build(hub_memory: usize, total_instances: u32) -> anyhow::Result<Engine> 
         .max_memories_per_component(32)
         .max_tables_per_component(64)
         .table_elements(100_000)
-        .linear_memory_keep_resident(1 << 20)
-        .table_keep_resident(64 << 10);
+        // A freed slot stays "warm" (affine to its module) without keeping
+        // its pages: after many hub swaps, slots of versions long gone
+        // must not hold memory.
+        .max_unused_warm_slots(32)
+        .linear_memory_keep_resident(0)
+        .table_keep_resident(0);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     match Engine::new(&config) {
         Ok(engine) => Ok(engine),
