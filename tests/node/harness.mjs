@@ -249,10 +249,14 @@ function hostPaths() {
 const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 const LISTENING = /listening on (http:\/\/[0-9A-Za-z.\-:[\]]+)/;
 
-/** Spawns `wasmhub serve --hubs DIR --listen 127.0.0.1:0 ...args`, collecting its output. */
-function spawnHost(args) {
+/**
+ * Spawns `wasmhub serve --hubs DIR --listen 127.0.0.1:0 ...args`, collecting
+ * its output. DIR is `hubsDir` when given (a test's own directory), else
+ * WASMHUB_HUBS.
+ */
+function spawnHost(args, hubsDir) {
   const { bin, hubs } = hostPaths();
-  const full = ["serve", "--hubs", hubs, "--listen", "127.0.0.1:0", ...args];
+  const full = ["serve", "--hubs", hubsDir ?? hubs, "--listen", "127.0.0.1:0", ...args];
   // The host reads WASMHUB_* settings from its environment too (e.g.
   // WASMHUB_JWT_SECRET); each test file configures its host by arguments only.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("WASMHUB_")));
@@ -328,6 +332,9 @@ function flagValue(args, flag) {
  * extraArgs already name `--redis`, a private redis-server is started for
  * this host and passed as `--redis`; it is stopped after the host.
  *
+ * `opts.hubs` serves that directory instead of WASMHUB_HUBS (the hot-reload
+ * tests give each host its own directory to change).
+ *
  * @returns {Promise<{url: string, stop: () => Promise<{code, signal}>, kill: () => Promise<{code, signal}>,
  *   signal: (sig: string) => void, stderr: () => string, stdout: () => string, alive: () => boolean,
  *   exited: Promise<{code: number|null, signal: string|null}>, pid: number, args: string[],
@@ -341,7 +348,7 @@ export async function startHost(extraArgs = [], opts = {}) {
     redis = await startRedis();
     args = ["--redis", redis.url, ...args];
   }
-  const proc = spawnHost(args);
+  const proc = spawnHost(args, opts.hubs);
   let url;
   try {
     url = await listeningUrl(proc);

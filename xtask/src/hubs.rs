@@ -1,4 +1,6 @@
-//! `cargo xtask hubs DIR`: every example hub, built as a component.
+//! `cargo xtask hubs DIR`: every example hub, built as a component. The
+//! test fixture hubs (`tests/hubs/`) are built the same way by `cargo xtask
+//! test`.
 
 use std::fs;
 use std::path::Path;
@@ -15,17 +17,28 @@ const TARGET: &str = "wasm32-wasip2";
 /// The cargo profile for hubs (small and optimised; see the root Cargo.toml).
 const PROFILE: &str = "hub";
 
-/// Builds every example hub and copies it to `dir/<name>.wasm`, printing
-/// each one's size.
-pub fn build_into(dir: &Path) -> Result<()> {
+/// Where the example hubs live (what `run` serves).
+pub const EXAMPLES: &str = "examples";
+
+/// Where the test fixture hubs live (hubs the host must refuse, and the
+/// like); never served by `run`.
+pub const TEST_HUBS: &str = "tests/hubs";
+
+/// Builds every hub under `source` (a directory of the workspace, such as
+/// [`EXAMPLES`]) and copies it to `dir/<name>.wasm`, printing each one's
+/// size.
+pub fn build_into(source: &str, dir: &Path) -> Result<()> {
     let root = workspace::root();
-    let hubs = discover(&root.join("examples"))?;
+    let hubs = discover(source)?;
     if hubs.is_empty() {
-        bail!("no hub found under examples/ (a hub has crate-type = [\"cdylib\"])");
+        bail!("no hub found under {source}/ (a hub has crate-type = [\"cdylib\"])");
     }
     ensure_target()?;
 
-    step(&format!("building hubs: {}", hubs.join(", ")));
+    step(&format!(
+        "building hubs from {source}/: {}",
+        hubs.join(", ")
+    ));
     let mut build = Command::new(workspace::cargo());
     build
         .current_dir(&root)
@@ -47,12 +60,12 @@ pub fn build_into(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The hubs under `examples`: directories whose Cargo.toml declares a
-/// `cdylib`, so a new example hub needs no change here. The package name
-/// is the directory name. Sorted.
-fn discover(examples: &Path) -> Result<Vec<String>> {
-    let entries =
-        fs::read_dir(examples).with_context(|| format!("reading {}", examples.display()))?;
+/// The hubs under the workspace directory `source`: directories whose
+/// Cargo.toml declares a `cdylib`, so a new hub needs no change here. The
+/// package name is the directory name. Sorted.
+pub fn discover(source: &str) -> Result<Vec<String>> {
+    let dir = workspace::root().join(source);
+    let entries = fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?;
     let mut hubs = Vec::new();
     for entry in entries {
         let path = entry?.path();

@@ -40,7 +40,7 @@ fn dispatch(args: Vec<String>) -> Result<()> {
         bail!("no command given\n{USAGE}");
     };
     match (command.as_str(), rest) {
-        ("hubs", [dir]) => hubs::build_into(&PathBuf::from(dir)),
+        ("hubs", [dir]) => hubs::build_into(hubs::EXAMPLES, &PathBuf::from(dir)),
         ("hubs", _) => bail!("`hubs` takes exactly one directory\n{USAGE}"),
         // `cargo xtask run -- --listen ..` works like `cargo xtask run --listen ..`.
         ("run", extra) => run::run(extra.strip_prefix(&["--".to_owned()][..]).unwrap_or(extra)),

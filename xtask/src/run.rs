@@ -24,7 +24,7 @@ pub fn run(extra: &[String]) -> Result<()> {
     let hubs_dir = target.join("hubs");
     let web_dir = target.join("web");
 
-    hubs::build_into(&hubs_dir)?;
+    hubs::build_into(hubs::EXAMPLES, &hubs_dir)?;
     node::ensure_modules()?;
     let has_web = assemble_web(&root, &web_dir)?;
 

@@ -56,14 +56,21 @@ pub fn test() -> Result<()> {
     let root = workspace::root();
     let target = workspace::target_dir();
     let hubs_dir = target.join("hubs");
+    // Fixtures live apart from target/hubs, which `run` serves.
+    let test_hubs_dir = target.join("test-hubs");
     let env = [
         ("WASMHUB_BIN", target.join("debug").join("wasmhub")),
         ("WASMHUB_HUBS", hubs_dir.clone()),
+        ("WASMHUB_TEST_HUBS", test_hubs_dir.clone()),
     ];
     let has_node_tests = root.join("tests/node").is_dir();
 
     let mut report = Report::default();
-    let setup_ok = report.record("hubs", hubs::build_into(&hubs_dir))
+    let setup_ok = report.record("hubs", hubs::build_into(hubs::EXAMPLES, &hubs_dir))
+        && report.record(
+            "test hubs",
+            hubs::build_into(hubs::TEST_HUBS, &test_hubs_dir),
+        )
         && report.record("node modules", node::ensure_modules())
         && report.record("host build", build_host());
     if setup_ok {
@@ -100,15 +107,13 @@ fn cargo_tests(env: &[(&str, PathBuf)]) -> Result<()> {
     step("running cargo tests");
     let mut test = Command::new(workspace::cargo());
     test.current_dir(workspace::root())
-        .args([
-            "test",
-            "--workspace",
-            "--exclude",
-            "chat",
-            "--exclude",
-            "testhub",
-        ])
+        .args(["test", "--workspace"])
         .envs(env.iter().map(|(key, value)| (key, value)));
+    let mut hub_crates = hubs::discover(hubs::EXAMPLES)?;
+    hub_crates.extend(hubs::discover(hubs::TEST_HUBS)?);
+    for hub in &hub_crates {
+        test.args(["--exclude", hub]);
+    }
     cmd::run(&mut test, "install Rust with rustup")
 }
 
