@@ -6,6 +6,7 @@
 //! grew past half the cap: linear memory never shrinks, so recycling is
 //! how a long-lived instance gives it back. A trap costs only that call.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -25,6 +26,21 @@ pub struct InstanceLimits {
     pub max_instances: usize,
 }
 
+/// What a version has done, for `/healthz` and benchmarks.
+#[derive(Default)]
+pub struct CallStats {
+    pub calls: AtomicU64,
+    pub traps: AtomicU64,
+    pub instances: AtomicU64,
+    /// Wall time of calls, host imports included.
+    pub call_nanos: AtomicU64,
+    /// The part of it the hub's own code ran.
+    pub guest_nanos: AtomicU64,
+}
+
+/// The start-up check's call name; not counted in the stats.
+const SMOKE: &str = "load";
+
 /// Idle warm instances kept per version.
 const MAX_IDLE: usize = 16;
 
@@ -40,6 +56,7 @@ pub struct HubVersion {
     limits: InstanceLimits,
     idle: Mutex<Vec<Warm>>,
     running: Arc<Semaphore>,
+    pub stats: CallStats,
 }
 
 struct Warm {
@@ -74,10 +91,12 @@ impl HubVersion {
             limits,
             idle: Mutex::new(Vec::new()),
             running,
+            stats: CallStats::default(),
         }
     }
 
     async fn instantiate(&self) -> Result<Warm, CallError> {
+        self.stats.instances.fetch_add(1, Ordering::Relaxed);
         let mut store = Store::new(
             &self.engine,
             HostState::new(self.env.clone(), self.limits.memory),
@@ -132,6 +151,12 @@ impl HubVersion {
 
     fn finish<T>(&self, lease: Lease, outcome: wasmtime::Result<T>) -> Result<T, CallError> {
         let mut warm = lease.warm;
+        if let Some(call) = warm.store.data().call.as_ref().filter(|c| c.what != SMOKE) {
+            let (total, guest) = call.elapsed();
+            self.stats.calls.fetch_add(1, Ordering::Relaxed);
+            self.stats.call_nanos.fetch_add(total.as_nanos() as u64, Ordering::Relaxed);
+            self.stats.guest_nanos.fetch_add(guest.as_nanos() as u64, Ordering::Relaxed);
+        }
         match outcome {
             Ok(value) => {
                 warm.store.data_mut().call = None;
@@ -146,6 +171,7 @@ impl HubVersion {
                 Ok(value)
             }
             Err(error) => {
+                self.stats.traps.fetch_add(1, Ordering::Relaxed);
                 let failure = classify(&warm.store, &error);
                 let call = warm.store.data().call.as_ref().map(|c| c.what.clone());
                 tracing::warn!(hub = %self.name, call, %failure, "hub call trapped; instance discarded");
@@ -208,7 +234,7 @@ impl HubVersion {
     /// Makes one instance and keeps it warm: proves the component can be
     /// instantiated within its limits before it is published.
     pub(super) async fn smoke_test(&self) -> Result<(), CallError> {
-        let lease = self.checkout(None, "load".into()).await?;
+        let lease = self.checkout(None, SMOKE.into()).await?;
         self.finish(lease, Ok(()))
     }
 }

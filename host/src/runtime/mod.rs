@@ -27,7 +27,7 @@ use wasmtime::component::Linker;
 
 pub use bindings::Connection;
 pub use error::CallError;
-pub use hub::{HubVersion, InstanceLimits};
+pub use hub::{CallStats, HubVersion, InstanceLimits};
 
 use crate::cluster::local::CloseReason;
 use crate::cluster::{Cluster, ConnectionRecord};

@@ -47,6 +47,13 @@ impl CallContext {
         }
     }
 
+    /// Time since the call began, and the part the hub itself ran (not
+    /// awaiting the host).
+    pub fn elapsed(&self) -> (Duration, Duration) {
+        let total = self.started.elapsed();
+        (total, total.saturating_sub(self.host_wait))
+    }
+
     /// The hub's own running time allowed for this call.
     pub fn budget(&self) -> Duration {
         self.budget

@@ -230,6 +230,20 @@ fn attributes_of(query: &[(String, String)], headers: &HeaderMap) -> Attributes 
     attributes
 }
 
+/// Counters of the serving version since it was loaded.
+fn stats_json(stats: &crate::runtime::CallStats) -> serde_json::Value {
+    use std::sync::atomic::Ordering::Relaxed;
+    let calls = stats.calls.load(Relaxed);
+    let mean = |nanos: u64| (calls > 0).then(|| nanos as f64 / calls as f64 / 1000.0);
+    serde_json::json!({
+        "calls": calls,
+        "traps": stats.traps.load(Relaxed),
+        "instancesCreated": stats.instances.load(Relaxed),
+        "meanCallMicros": mean(stats.call_nanos.load(Relaxed)),
+        "meanGuestMicros": mean(stats.guest_nanos.load(Relaxed)),
+    })
+}
+
 /// `GET /healthz`: per hub, the file serving (sha256, when loaded) and
 /// why the newest file was refused, if it was.
 async fn health_handler(State(app): State<AppState>) -> Response {
@@ -245,6 +259,9 @@ async fn health_handler(State(app): State<AppState>) -> Response {
                 "sha256": state.serving.as_ref().map(|v| v.sha256.clone()),
                 "loadedAt": state.serving.as_ref().map(|v| rfc3339(v.loaded_at)),
             });
+            if let Some(version) = &state.serving {
+                hub["stats"] = stats_json(&version.stats);
+            }
             if let Some(error) = state.last_error {
                 hub["lastError"] = serde_json::json!({
                     "message": error.message,
