@@ -115,11 +115,17 @@ impl HubVersion {
             .instantiate_async(&mut store)
             .await
             .map_err(|e| classify(&store, &e))?;
-        Ok(Warm {
-            store,
-            hub,
-            calls: 0,
-        })
+        // `init` runs under the same deadline and memory cap as a call.
+        store.data_mut().call = Some(CallContext::new(None, "init".into(), self.limits.deadline));
+        match hub.wasmhub_hub_handler().call_init(&mut store).await {
+            Ok(Ok(())) => Ok(Warm {
+                store,
+                hub,
+                calls: 0,
+            }),
+            Ok(Err(error)) => Err(CallError::Hub(error)),
+            Err(trap) => Err(classify(&store, &trap)),
+        }
     }
 
     async fn checkout(&self, caller: Option<&str>, what: String) -> Result<Lease, CallError> {
