@@ -2,7 +2,7 @@
 //! directory.
 //!
 //! `cargo run -p wasmhub-e2e --release --bin swap_bench` prints, for each
-//! example hub, the time from a new file landing (renamed into place)
+//! example hub built (Rust, JavaScript, Python), the time from a new file landing (renamed into place)
 //! until `/healthz` shows it serving, with the compile cache off, with a
 //! cold cache and with a warm one; then the host's memory before and after
 //! 100 swaps (old versions must be freed). The time includes the
@@ -135,8 +135,12 @@ async fn memory_over_swaps() -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    swap_latency("chat").await?;
-    swap_latency("testhub").await?;
+    // Rust hubs, then the other languages' (the largest) when built.
+    for hub in ["chat", "testhub", "chat-js", "chat-py"] {
+        if hubs_dir().join(format!("{hub}.wasm")).exists() {
+            swap_latency(hub).await?;
+        }
+    }
     memory_over_swaps().await?;
     Ok(())
 }
