@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::cluster::Cluster;
@@ -83,6 +84,14 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
     use std::io::Write as _;
     std::io::stdout().flush()?;
 
+    // Small frames (a Completion, a Ping) must not wait for Nagle's
+    // algorithm: without this a reply that follows a message to the same
+    // client waits ~40 ms for the peer's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(listener, transport::router(state))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
