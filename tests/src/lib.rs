@@ -20,6 +20,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// Default deadline for anything a test waits for.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// How long a host may take to start (it may compile hubs: seconds for a
+/// Python one when the compile cache is cold).
+pub const START_DEADLINE: Duration = Duration::from_secs(60);
+
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -79,7 +83,7 @@ impl Host {
             .with_context(|| format!("cannot start {}", bin.display()))?;
         let stdout = child.stdout.take().context("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        let addr = tokio::time::timeout(DEADLINE, async {
+        let addr = tokio::time::timeout(START_DEADLINE, async {
             while let Some(line) = lines.next_line().await? {
                 if let Some(addr) = line.strip_prefix("listening on http://") {
                     return Ok(addr.to_owned());

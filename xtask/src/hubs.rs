@@ -57,7 +57,10 @@ pub fn build_into(source: &str, dir: &Path) -> Result<()> {
             .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
         eprintln!("    {} ({})", to.display(), human_size(bytes));
     }
-    Ok(())
+    // Python hubs (a directory with an app.py): see python.rs.
+    crate::python::build_into(source, dir)?;
+    // JavaScript hubs (a directory with a hub.js): see javascript.rs.
+    crate::javascript::build_into(source, dir)
 }
 
 /// The hubs under the workspace directory `source`: directories whose
@@ -120,7 +123,7 @@ fn ensure_target() -> Result<()> {
 }
 
 /// `1234567` -> `1.2 MiB`, for the size lines.
-fn human_size(bytes: u64) -> String {
+pub fn human_size(bytes: u64) -> String {
     const KIB: u64 = 1024;
     if bytes < KIB {
         format!("{bytes} B")

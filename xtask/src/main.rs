@@ -8,7 +8,9 @@
 
 mod cmd;
 mod hubs;
+mod javascript;
 mod node;
+mod python;
 mod run;
 mod test;
 mod workspace;

@@ -72,14 +72,16 @@ pub fn test() -> Result<()> {
             hubs::build_into(hubs::TEST_HUBS, &test_hubs_dir),
         )
         && report.record("node modules", node::ensure_modules())
-        && report.record("host build", build_host());
+        && report.record("host build", build_host())
+        && report.record("compile cache", warm_compile_cache(&env[0].1, &hubs_dir));
     if setup_ok {
         report.record("cargo tests", cargo_tests(&env));
         if has_node_tests {
             // The hub-facing suites once per cluster backend; the cluster
-            // suites (tests/node/cluster) run their own Redis in both passes.
-            report.record("node tests (memory)", node_tests(&env, "memory"));
-            report.record("node tests (redis)", node_tests(&env, "redis"));
+            // suites (tests/node/cluster) start their own Redis and nodes,
+            // so they run in the first pass only.
+            report.record("node tests (memory)", node_tests(&env, "memory", true));
+            report.record("node tests (redis)", node_tests(&env, "redis", false));
         }
     } else {
         report.skip("tests");
@@ -102,6 +104,38 @@ fn build_host() -> Result<()> {
     cmd::run(&mut build, "install Rust with rustup")
 }
 
+/// Starts the host once on the example hubs and stops it once it listens:
+/// it compiles every hub into the compile cache, so the many hosts the
+/// tests start load them in milliseconds (an 18 MB Python hub takes
+/// seconds to compile, too close to the tests' start-up deadlines).
+fn warm_compile_cache(host: &std::path::Path, hubs: &std::path::Path) -> Result<()> {
+    use std::io::BufRead as _;
+    step("compiling the hubs into the compile cache");
+    let mut child = Command::new(host)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--watch",
+            "false",
+            "--hubs",
+        ])
+        .arg(hubs)
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let listening = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.starts_with("listening on"));
+    let _ = child.kill();
+    let _ = child.wait();
+    if !listening {
+        bail!("the host exited before it was listening (see its log above)");
+    }
+    Ok(())
+}
+
 /// Every crate's tests except the hubs' (they only build for wasm).
 fn cargo_tests(env: &[(&str, PathBuf)]) -> Result<()> {
     step("running cargo tests");
@@ -119,12 +153,24 @@ fn cargo_tests(env: &[(&str, PathBuf)]) -> Result<()> {
 
 /// The node test suite, one file at a time (they share ports and hubs),
 /// with `WASMHUB_TEST_BACKEND=backend` (`memory` or `redis`: whether each
-/// host the hub-facing suites start gets a private redis-server).
-fn node_tests(env: &[(&str, PathBuf)], backend: &str) -> Result<()> {
+/// host the hub-facing suites start gets a private redis-server). Without
+/// `with_cluster`, only the top-level files (not tests/node/cluster).
+fn node_tests(env: &[(&str, PathBuf)], backend: &str, with_cluster: bool) -> Result<()> {
     step(&format!("running node tests (backend: {backend})"));
+    let mut files = vec!["tests/node/".to_owned()];
+    if !with_cluster {
+        files = std::fs::read_dir(workspace::root().join("tests/node"))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".test.mjs"))
+            .map(|name| format!("tests/node/{name}"))
+            .collect();
+        files.sort();
+    }
     let mut test = Command::new("node");
     test.current_dir(workspace::root())
-        .args(["--test", "--test-concurrency=1", "tests/node/"])
+        .args(["--test", "--test-concurrency=1"])
+        .args(&files)
         .envs(env.iter().map(|(key, value)| (key, value)))
         .env("WASMHUB_TEST_BACKEND", backend);
     cmd::run(&mut test, "install Node.js (needed for the node tests)")

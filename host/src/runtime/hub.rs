@@ -160,8 +160,12 @@ impl HubVersion {
         if let Some(call) = warm.store.data().call.as_ref().filter(|c| c.what != SMOKE) {
             let (total, guest) = call.elapsed();
             self.stats.calls.fetch_add(1, Ordering::Relaxed);
-            self.stats.call_nanos.fetch_add(total.as_nanos() as u64, Ordering::Relaxed);
-            self.stats.guest_nanos.fetch_add(guest.as_nanos() as u64, Ordering::Relaxed);
+            self.stats
+                .call_nanos
+                .fetch_add(total.as_nanos() as u64, Ordering::Relaxed);
+            self.stats
+                .guest_nanos
+                .fetch_add(guest.as_nanos() as u64, Ordering::Relaxed);
         }
         match outcome {
             Ok(value) => {

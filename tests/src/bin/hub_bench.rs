@@ -47,7 +47,9 @@ async fn bench(hub: &str, calls: usize) -> anyhow::Result<()> {
         .map(|mut client| {
             tokio::spawn(async move {
                 for i in 0..per_client {
-                    let done = client.invoke(&i.to_string(), "Who", json!(["empty"])).await?;
+                    let done = client
+                        .invoke(&i.to_string(), "Who", json!(["empty"]))
+                        .await?;
                     anyhow::ensure!(done["result"] == json!([]), "unexpected answer {done}");
                 }
                 anyhow::Ok(())
@@ -84,7 +86,9 @@ async fn send_to_own_room() -> anyhow::Result<()> {
     let mut samples = Vec::new();
     for i in 0..1000 {
         let started = Instant::now();
-        let done = client.invoke(&i.to_string(), "Send", json!(["room", "hi"])).await?;
+        let done = client
+            .invoke(&i.to_string(), "Send", json!(["room", "hi"]))
+            .await?;
         anyhow::ensure!(done.get("error").is_none(), "{done}");
         samples.push(started.elapsed());
     }
@@ -100,7 +104,11 @@ async fn send_to_own_room() -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     send_to_own_room().await?;
-    let calls: usize = std::env::args().nth(1).map(|c| c.parse()).transpose()?.unwrap_or(100_000);
+    let calls: usize = std::env::args()
+        .nth(1)
+        .map(|c| c.parse())
+        .transpose()?
+        .unwrap_or(100_000);
     for hub in ["chat", "chat-py", "chat-js"] {
         if hubs_dir().join(format!("{hub}.wasm")).exists() {
             bench(hub, calls).await?;

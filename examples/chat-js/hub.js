@@ -1,0 +1,111 @@
+// The chat hub in JavaScript: the same contract as examples/chat/src/lib.rs
+// (the browser page, the CLI and the tests work with either):
+// - connect as `/hubs/chat-js?name=<you>` (or with a JWT whose `sub` is you);
+// - `Join(room)`, `Leave(room)`, `Send(room, text)`, `Whisper(user, text)`;
+// - `Who(room)`, `Online()`: sorted user names;
+// - `Ask(user, question)`, `Poll(room, question)`: ask clients for answers
+//   through their `Question(question)` handler.
+//
+// Clients receive `Message({ room, from, text })`, `room` being `null` for
+// a whisper.
+//
+// Built by `cargo xtask hubs DIR` into DIR/chat-js.wasm (see
+// docs/hubs-javascript.md).
+
+import {
+  Router,
+  HubError,
+  NoClientResponded,
+  clients,
+  groups,
+  presence,
+  exportHub,
+  compareStrings,
+  trim,
+} from "../../sdks/javascript/wasmhub.js";
+
+const router = new Router()
+  .method("Join", ["string"], join)
+  .method("Leave", ["string"], leave)
+  .method("Send", ["string", "string"], send)
+  .method("Whisper", ["string", "string"], whisper)
+  .method("Who", ["string"], who)
+  .method("Online", online)
+  .method("Ask", ["string", "string"], ask)
+  .method("Poll", ["string", "string"], poll);
+
+export const handler = exportHub({
+  router,
+
+  // Every chat connection needs a user name: the JWT's, else `?name=`.
+  onConnected(ctx) {
+    if (ctx.user !== null) return;
+    const name = ctx.query("name");
+    if (name !== null && trim(name) !== "") return { user: trim(name) };
+    throw HubError.invalidArgument("a user name is required: connect with ?name=<you>");
+  },
+});
+
+/** The caller's user name (always set: onConnected insists on one). */
+function me(ctx) {
+  return ctx.user ?? "";
+}
+
+function join(ctx, room) {
+  groups.add(ctx.connectionId, room);
+}
+
+function leave(ctx, room) {
+  groups.remove(ctx.connectionId, room);
+}
+
+// What every client receives as the single argument of `Message`.
+function send(ctx, room, text) {
+  clients.withGroup(room).send("Message", { room, from: me(ctx), text });
+}
+
+function whisper(ctx, user, text) {
+  if (!presence.isUserOnline(user)) {
+    throw HubError.notFound(`user '${user}' is not online`);
+  }
+  clients.withUser(user).send("Message", { room: null, from: me(ctx), text });
+}
+
+function who(ctx, room) {
+  const users = new Set();
+  for (const conn of presence.connectionsInGroup(room)) {
+    if (conn.user !== null) users.add(conn.user);
+  }
+  return [...users].sort(compareStrings);
+}
+
+function online(ctx) {
+  return presence.onlineUsers().map((p) => p.user).sort(compareStrings);
+}
+
+function ask(ctx, user, question) {
+  const nobody = (reasons) =>
+    HubError.noClientResponded(`nobody answered: user '${user}' ${reasons}`);
+  if (!presence.isUserOnline(user)) throw nobody("is not online");
+  let result;
+  try {
+    result = clients.withUser(user).invokeOne("Question", question);
+  } catch (error) {
+    if (error instanceof NoClientResponded) throw nobody(`gave no answer: ${error.message}`);
+    throw error;
+  }
+  if (!result.ok) throw nobody(`gave no answer: ${result.error}`);
+  return result.value;
+}
+
+// One entry per connection of the room: `answer` when it answered, else `error`.
+function poll(ctx, room, question) {
+  return clients
+    .withGroup(room)
+    .invokeAll("Question", question)
+    .map((r) =>
+      r.ok
+        ? { connectionId: r.connectionId, user: r.user, answer: r.value }
+        : { connectionId: r.connectionId, user: r.user, error: r.error },
+    );
+}

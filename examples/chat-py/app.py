@@ -1,0 +1,120 @@
+"""The chat hub in Python: the same contract as examples/chat (Rust).
+
+- connect as `/hubs/chat-py?name=<you>` (or with a JWT whose `sub` is you);
+- `Join(room)`, `Leave(room)`, `Send(room, text)`, `Whisper(user, text)`;
+- `Who(room)`, `Online()`: sorted user names;
+- `Ask(user, question)`, `Poll(room, question)`: ask clients for answers
+  through their `Question(question)` handler.
+
+Clients receive `Message({ room, from, text })`, `room` being `null` for a
+whisper. Built by `cargo xtask hubs DIR` into `DIR/chat-py.wasm`.
+"""
+
+from typing import Any, List
+
+from wasmhub import (
+    Accepted,
+    Context,
+    Hub,
+    InvalidArgument,
+    NoClientResponded,
+    NotFound,
+    clients,
+    groups,
+    presence,
+)
+
+hub = Hub()
+
+# What Rust's `str::trim` removes (Unicode White_Space); Python's own
+# `strip()` also removes U+001C..U+001F, and the two hubs must agree.
+WHITESPACE = "".join(
+    map(chr, [*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000])
+)
+
+
+@hub.on_connected
+def connected(ctx: Context):
+    """Every chat connection needs a user name: the JWT's, else `?name=`."""
+    if ctx.user is not None:
+        return None
+    name = (ctx.query("name") or "").strip(WHITESPACE)
+    if not name:
+        raise InvalidArgument("a user name is required: connect with ?name=<you>")
+    return Accepted(user=name)
+
+
+def message(room, sender: str, text: str) -> dict:
+    """What every client receives as the single argument of `Message`;
+    `room` is None (JSON null) for a whisper."""
+    return {"room": room, "from": sender, "text": text}
+
+
+def me(ctx: Context) -> str:
+    """The caller's user name (always set: `connected` insists on one)."""
+    return ctx.user or ""
+
+
+@hub.method("Join")
+def join(ctx: Context, room: str) -> None:
+    groups.add(ctx.connection_id, room)
+
+
+@hub.method("Leave")
+def leave(ctx: Context, room: str) -> None:
+    groups.remove(ctx.connection_id, room)
+
+
+@hub.method("Send")
+def send(ctx: Context, room: str, text: str) -> None:
+    clients.with_group(room).send("Message", message(room, me(ctx), text))
+
+
+@hub.method("Whisper")
+def whisper(ctx: Context, user: str, text: str) -> None:
+    if not presence.is_user_online(user):
+        raise NotFound(f"user '{user}' is not online")
+    clients.with_user(user).send("Message", message(None, me(ctx), text))
+
+
+@hub.method("Who")
+def who(ctx: Context, room: str) -> List[str]:
+    users = {conn.user for conn in presence.connections_in_group(room) if conn.user is not None}
+    return sorted(users)
+
+
+@hub.method("Online")
+def online(ctx: Context) -> List[str]:
+    return sorted(p.user for p in presence.online_users())
+
+
+@hub.method("Ask")
+def ask(ctx: Context, user: str, question: str) -> Any:
+    def nobody(reasons: str) -> NoClientResponded:
+        return NoClientResponded(f"nobody answered: user '{user}' {reasons}")
+
+    if not presence.is_user_online(user):
+        raise nobody("is not online")
+    try:
+        result = clients.with_user(user).invoke_one("Question", question)
+    except NoClientResponded as error:
+        raise nobody(f"gave no answer: {error.message}") from None
+    if not result.ok:
+        raise nobody(f"gave no answer: {result.error}")
+    return result.value
+
+
+@hub.method("Poll")
+def poll(ctx: Context, room: str, question: str) -> List[dict]:
+    answers = []
+    for result in clients.with_group(room).invoke_all("Question", question):
+        entry = {"connectionId": result.connection_id, "user": result.user}
+        if result.ok:
+            entry["answer"] = result.value
+        else:
+            entry["error"] = result.error
+        answers.append(entry)
+    return answers
+
+
+Handler = hub.handler()

@@ -1,0 +1,813 @@
+// wasmhub for JavaScript: write a hub as plain functions, like the Rust SDK
+// (guest-sdk/). Built into a component with componentize-qjs (QuickJS):
+//
+//   import { Router, HubError, clients, groups, exportHub } from "../../sdks/javascript/wasmhub.js";
+//
+//   const router = new Router()
+//     .method("Join", ["string"], (ctx, room) => groups.add(ctx.connectionId, room))
+//     .method("Send", ["string", "string"], (ctx, room, text) =>
+//       clients.withGroup(room).send("Message", { room, from: ctx.user, text }));
+//
+//   export const handler = exportHub({ router });
+//
+// - `Router` maps method names (case-insensitive) to handlers; a handler
+//   gets the caller's `Context` and the bound arguments and returns any JSON
+//   value (`undefined` is `null`). Wrong argument counts and types get
+//   ASP.NET Core SignalR's texts, exactly as the Rust SDK words them.
+// - `clients`, `groups`, `presence`, `log` wrap the host's imports; their
+//   errors are thrown as `HubError`s (never componentize's `{ tag, val }`).
+// - A handler throws a `HubError` (`throw HubError.notFound("...")` or
+//   `throw new NotFound("...")`) to fail a call with that kind; anything
+//   else it throws becomes `internal` ("HubException: TypeError: ...").
+// - Hubs keep no state in memory that must survive: an instance may be
+//   recycled after any call. State belongs in groups, users and attributes.
+//
+// docs/hubs-javascript.md is the guide; wit/hub.wit documents every call.
+
+import * as witClients from "wasmhub:hub/clients@0.1.0";
+import * as witGroups from "wasmhub:hub/groups@0.1.0";
+import * as witPresence from "wasmhub:hub/presence@0.1.0";
+import * as witLog from "wasmhub:hub/log@0.1.0";
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/** ASP.NET Core SignalR's text for arguments of the wrong type. */
+export const BINDING_ERROR =
+  "Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked.";
+
+/** WIT case name -> the kind the client reads (`NotFound`, ...). */
+const KINDS = {
+  "method-not-found": "MethodNotFound",
+  "invalid-argument": "InvalidArgument",
+  unauthorized: "Unauthorized",
+  "not-found": "NotFound",
+  timeout: "Timeout",
+  "no-client-responded": "NoClientResponded",
+  unavailable: "Unavailable",
+  internal: "Internal",
+};
+
+/**
+ * Why a hub call or a host import failed: the WIT `hub-error` variant.
+ * `kind` is `NotFound`, ...; `tag` the WIT case (`not-found`); `message`
+ * the text it carries. The client reads `<Kind>: <message>` (`Internal`
+ * reads `HubException`), or `Unknown hub method '<M>'` for MethodNotFound.
+ */
+export class HubError extends Error {
+  constructor(message, tag = "internal") {
+    super(String(message));
+    if (!(tag in KINDS)) throw new TypeError(`'${tag}' is not a hub-error case`);
+    this.tag = tag;
+    this.kind = KINDS[tag];
+    this.name = this.kind;
+  }
+
+  /** The WIT value a componentize-qjs export throws. */
+  toWit() {
+    return { tag: this.tag, val: this.message };
+  }
+
+  toString() {
+    return `${this.kind}: ${this.message}`;
+  }
+
+  /** The subclass for a WIT `{ tag, val }` value. */
+  static fromWit({ tag, val }) {
+    const Class = CLASSES[tag];
+    return Class ? new Class(val) : new Internal(`${tag}: ${val}`);
+  }
+
+  static methodNotFound(method) { return new MethodNotFound(method); }
+  static invalidArgument(message) { return new InvalidArgument(message); }
+  static unauthorized(message) { return new Unauthorized(message); }
+  static notFound(message) { return new NotFound(message); }
+  static timeout(message) { return new Timeout(message); }
+  static noClientResponded(message) { return new NoClientResponded(message); }
+  static unavailable(message) { return new Unavailable(message); }
+  static internal(message) { return new Internal(message); }
+}
+
+/** No hub method has this name; carries the name the client used. */
+export class MethodNotFound extends HubError { constructor(m) { super(m, "method-not-found"); } }
+/** The arguments do not fit the method, or a value is not acceptable. */
+export class InvalidArgument extends HubError { constructor(m) { super(m, "invalid-argument"); } }
+/** The caller may not do this. */
+export class Unauthorized extends HubError { constructor(m) { super(m, "unauthorized"); } }
+/** A connection, user or group the call names does not exist. */
+export class NotFound extends HubError { constructor(m) { super(m, "not-found"); } }
+/** Something took longer than allowed. */
+export class Timeout extends HubError { constructor(m) { super(m, "timeout"); } }
+/** invokeOne/invokeAll got no result; the message says why. */
+export class NoClientResponded extends HubError { constructor(m) { super(m, "no-client-responded"); } }
+/** The host (or another node of its cluster) cannot serve this now. */
+export class Unavailable extends HubError { constructor(m) { super(m, "unavailable"); } }
+/** Anything else: a bug or a failure the caller cannot fix. */
+export class Internal extends HubError { constructor(m) { super(m, "internal"); } }
+
+const CLASSES = {
+  "method-not-found": MethodNotFound,
+  "invalid-argument": InvalidArgument,
+  unauthorized: Unauthorized,
+  "not-found": NotFound,
+  timeout: Timeout,
+  "no-client-responded": NoClientResponded,
+  unavailable: Unavailable,
+  internal: Internal,
+};
+
+/** Whether `value` is a WIT `hub-error` as componentize-qjs spells it. */
+function isWitError(value) {
+  return (
+    value !== null &&
+    typeof value === "object" &&
+    typeof value.tag === "string" &&
+    value.tag in KINDS &&
+    typeof value.val === "string"
+  );
+}
+
+/**
+ * Calls an import; componentize-qjs throws an import's `result` error as an
+ * `Error` whose `payload` is the WIT `{ tag, val }`: rethrow it as a HubError.
+ */
+function host(call) {
+  try {
+    return call();
+  } catch (error) {
+    if (error && isWitError(error.payload)) throw HubError.fromWit(error.payload);
+    throw error;
+  }
+}
+
+/** Anything a handler threw, as the WIT value the export throws. */
+function toWitError(error, what) {
+  if (error instanceof HubError) return error.toWit();
+  if (isWitError(error)) return error;
+  if (error && isWitError(error.payload)) return error.payload;
+  const text =
+    error instanceof Error ? `${error.name}: ${error.message}` : `uncaught ${describe(error)}`;
+  witLog.log("error", `${what} threw ${text}`, stackField(error));
+  return { tag: "internal", val: text };
+}
+
+function stackField(error) {
+  return error instanceof Error && error.stack ? [["stack", String(error.stack)]] : [];
+}
+
+function describe(value) {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Arguments
+
+/**
+ * The types a method's parameters may declare, with serde's wording of
+ * what was expected (so that errors read as the Rust SDK's do):
+ * `string`, `number` (f64), `integer` (i64), `boolean`, `array`, `object`,
+ * `any`; a `?` suffix also accepts `null` (Rust's `Option<T>`). A function
+ * is a custom binder: it gets the value and returns what the handler gets,
+ * or throws (a HubError, or an Error whose message is the reason).
+ */
+const TYPES = {
+  string: { expected: "a string", accepts: (v) => typeof v === "string" },
+  number: { expected: "f64", accepts: (v) => typeof v === "number" },
+  integer: { expected: "i64", accepts: (v, raw) => isInteger(v, raw) },
+  boolean: { expected: "a boolean", accepts: (v) => typeof v === "boolean" },
+  array: { expected: "a sequence", accepts: (v) => Array.isArray(v) },
+  object: {
+    expected: "a map",
+    accepts: (v) => v !== null && typeof v === "object" && !Array.isArray(v),
+  },
+  any: { expected: "any value", accepts: () => true },
+};
+
+/** Turns a parameter list into binders; throws on an unknown type name. */
+function compileParams(params, method) {
+  if (!Array.isArray(params)) {
+    throw new TypeError(`hub method '${method}': parameters must be an array of type names`);
+  }
+  return params.map((param, index) => {
+    if (typeof param === "function") return param;
+    const nullable = typeof param === "string" && param.endsWith("?");
+    const name = nullable ? param.slice(0, -1) : param;
+    const type = TYPES[name];
+    if (!type) {
+      throw new TypeError(
+        `hub method '${method}': parameter ${index} has unknown type ${describe(param)} ` +
+          `(use ${Object.keys(TYPES).join(", ")}, with ? for nullable, or a function)`,
+      );
+    }
+    return (value, raw) => {
+      if (nullable && value === null) return null;
+      if (type.accepts(value, raw)) return value;
+      throw new BindError(invalidType(value, raw, type.expected));
+    };
+  });
+}
+
+class BindError extends Error {}
+
+/** serde_json's `invalid type: <what it got>, expected <what>`. */
+function invalidType(value, raw, expected) {
+  return `invalid type: ${unexpected(value, raw)}, expected ${expected}`;
+}
+
+/** How serde_json names a JSON value it did not expect. */
+function unexpected(value, raw) {
+  if (value === null) return "null";
+  if (typeof value === "boolean") return `boolean \`${value}\``;
+  if (typeof value === "string") return `string ${rustDebugString(value)}`;
+  if (Array.isArray(value)) return "sequence";
+  if (typeof value === "object") return "map";
+  const integer = integerLiteral(raw);
+  if (integer !== null) return `integer \`${integer}\``;
+  return `floating point \`${floatText(value)}\``;
+}
+
+/** The number literal as serde_json reads it: an integer when it has no
+ * fraction or exponent and fits u64/i64 (`-0` is a float), else a float. */
+function integerLiteral(raw) {
+  if (raw === undefined || raw === "-0" || !/^-?\d+$/.test(raw)) return null;
+  const big = BigInt(raw);
+  if (big > 18446744073709551615n || big < -9223372036854775808n) return null;
+  return big.toString();
+}
+
+function isInteger(value, raw) {
+  if (typeof value !== "number") return false;
+  const integer = integerLiteral(raw ?? String(value));
+  return integer !== null && BigInt(integer) <= 9223372036854775807n;
+}
+
+/** A finite f64 as serde_json prints it (the `zmij` crate: shortest digits,
+ * fixed notation for exponents -5..=15 with a `.0` on whole numbers, else
+ * `1.5e+300`, `1e-7`). */
+function floatText(value) {
+  if (value === 0) return Object.is(value, -0) ? "-0.0" : "0.0";
+  const [mantissa, exponent] = Math.abs(value).toExponential().split("e");
+  const digits = mantissa.replace(".", "");
+  const e = Number(exponent);
+  const sign = value < 0 ? "-" : "";
+  if (e >= -5 && e <= 15) {
+    if (digits.length - 1 <= e) return `${sign}${digits}${"0".repeat(e + 1 - digits.length)}.0`;
+    if (e >= 0) return `${sign}${digits.slice(0, e + 1)}.${digits.slice(e + 1)}`;
+    return `${sign}0.${"0".repeat(-e - 1)}${digits}`;
+  }
+  const fraction = digits.length > 1 ? `.${digits.slice(1)}` : "";
+  return `${sign}${digits[0]}${fraction}e${e < 0 ? "-" : "+"}${Math.abs(e)}`;
+}
+
+/** Rust's `{:?}` of a string: quotes, with \" \\ \n \r \t \0 and \u{..}
+ * for other control characters escaped. */
+function rustDebugString(text) {
+  let out = '"';
+  for (const ch of text) {
+    const code = ch.codePointAt(0);
+    if (ch === '"') out += '\\"';
+    else if (ch === "\\") out += "\\\\";
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\r") out += "\\r";
+    else if (ch === "\t") out += "\\t";
+    else if (ch === "\0") out += "\\0";
+    else if (code < 0x20 || (code >= 0x7f && code < 0xa0)) out += `\\u{${code.toString(16)}}`;
+    else out += ch;
+  }
+  return out + '"';
+}
+
+/**
+ * The raw text of each element of a JSON array (only numbers need it: JSON
+ * tells `2` from `2.0`, and serde's errors do). Assumes valid JSON.
+ */
+function rawElements(json) {
+  const raws = [];
+  let depth = 0;
+  let start = -1;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (depth === 1 && start < 0 && c !== "," && c !== "]" && !/\s/.test(c)) start = i;
+    if (c === '"') {
+      for (i++; i < json.length && json[i] !== '"'; i++) if (json[i] === "\\") i++;
+    } else if (c === "[" || c === "{") {
+      depth++;
+    } else if (c === "]" || c === "}") {
+      if (depth === 1 && start >= 0) raws.push(json.slice(start, i).trim());
+      depth--;
+    } else if (c === "," && depth === 1) {
+      raws.push(json.slice(start, i).trim());
+      start = -1;
+    }
+  }
+  return raws;
+}
+
+/** Parses `json` (the invocation's JSON array) and binds it to `params`. */
+function bind(json, params) {
+  let values;
+  try {
+    values = JSON.parse(json);
+  } catch (error) {
+    throw new InvalidArgument(`${BINDING_ERROR} The arguments are not a JSON array: ${error.message}`);
+  }
+  if (!Array.isArray(values)) {
+    throw new InvalidArgument(
+      `${BINDING_ERROR} The arguments are not a JSON array: invalid type: ${unexpected(values, json.trim())}, expected a sequence`,
+    );
+  }
+  if (values.length !== params.length) {
+    throw new InvalidArgument(
+      `Invocation provides ${values.length} argument(s) but target expects ${params.length}.`,
+    );
+  }
+  let raws = null;
+  return values.map((value, index) => {
+    if (typeof value === "number" && raws === null) raws = rawElements(json);
+    try {
+      return params[index](value, raws ? raws[index] : undefined);
+    } catch (error) {
+      if (error instanceof HubError) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new InvalidArgument(`${BINDING_ERROR} Argument ${index}: ${reason}`);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Context
+
+/** The connection a call is about: the WIT `connection` record, with
+ * lookups that follow the contract's naming rules. */
+export class Context {
+  constructor(conn) {
+    /** The raw WIT record (camelCase fields). */
+    this.connection = conn;
+  }
+
+  /** The public connection id, to address this connection later. */
+  get connectionId() { return this.connection.id; }
+  /** The user id (a JWT's `sub`, or what onConnected chose), or null. */
+  get user() { return this.connection.user ?? null; }
+  /** The hub's name, as in `/hubs/<name>`. */
+  get hub() { return this.connection.hub; }
+  /** The id of the node that owns the connection. */
+  get node() { return this.connection.node; }
+  /** The transport name, e.g. `WebSockets`. */
+  get transport() { return this.connection.transport; }
+  /** The groups the connection was in when the call started, sorted. */
+  get groups() { return this.connection.groups; }
+
+  /** A query parameter of the connect request, or null. An exact name
+   * wins; otherwise names compare ASCII case-insensitively, as in ASP.NET. */
+  query(name) {
+    const pairs = this.connection.query;
+    const exact = pairs.find(([key]) => key === name);
+    if (exact) return exact[1];
+    const folded = pairs.find(([key]) => asciiEqualFold(key, name));
+    return folded ? folded[1] : null;
+  }
+
+  /** A header of the connect request (case-insensitive name), or null. */
+  header(name) {
+    const found = this.connection.headers.find(([key]) => asciiEqualFold(key, name));
+    return found ? found[1] : null;
+  }
+
+  /** The first value of an attribute (key case-insensitive), or null. */
+  attribute(key) {
+    return this.attributes(key)[0] ?? null;
+  }
+
+  /** Every value of an attribute (key case-insensitive); [] when absent. */
+  attributes(key) {
+    const found = this.connection.attributes.find(([name]) => asciiEqualFold(name, key));
+    return found ? found[1] : [];
+  }
+
+  /** Every attribute as `[key, values]` pairs, keys lowercase. */
+  get allAttributes() { return this.connection.attributes; }
+}
+
+function asciiEqualFold(a, b) {
+  return a.length === b.length && a.replace(/[A-Z]/g, lower) === b.replace(/[A-Z]/g, lower);
+}
+
+function lower(c) {
+  return c.toLowerCase();
+}
+
+// ---------------------------------------------------------------------------
+// Router
+
+/** The hub's methods by name (case-insensitive, as in ASP.NET Core). */
+export class Router {
+  constructor() {
+    this.methods = new Map();
+  }
+
+  /**
+   * Adds the method `name`. `params` lists its parameter types (see TYPES
+   * above; its length is the method's arity); `handler(ctx, ...args)`
+   * returns any JSON value. Omit `params` for a method without arguments.
+   * Throws when `name` is taken, compared case-insensitively.
+   */
+  method(name, params, handler) {
+    if (typeof params === "function" && handler === undefined) {
+      handler = params;
+      params = [];
+    }
+    if (typeof handler !== "function") {
+      throw new TypeError(`hub method '${name}' needs a handler function`);
+    }
+    const key = name.toLowerCase();
+    if (this.methods.has(key)) throw new Error(`hub method '${name}' is defined twice`);
+    this.methods.set(key, { name, params: compileParams(params, name), handler });
+    return this;
+  }
+
+  /** Whether a method of this name (any case) exists. */
+  contains(name) {
+    return this.methods.has(name.toLowerCase());
+  }
+
+  /** Runs the method `name` with `args` (JSON array text) and returns its
+   * result as JSON text; throws a HubError (MethodNotFound(name) when there
+   * is no such method). */
+  dispatch(ctx, name, args) {
+    const method = this.methods.get(name.toLowerCase());
+    if (!method) throw new MethodNotFound(name);
+    const values = bind(args, method.params);
+    const result = method.handler(ctx, ...values);
+    if (result !== null && typeof result === "object" && typeof result.then === "function") {
+      throw new Internal(`'${method.name}' returned a Promise; hub methods are synchronous`);
+    }
+    let json;
+    try {
+      json = JSON.stringify(result === undefined ? null : result);
+    } catch (error) {
+      throw new Internal(`the result of '${method.name}' is not JSON: ${error.message}`);
+    }
+    if (json === undefined) {
+      throw new Internal(`the result of '${method.name}' is not JSON: ${describe(String(result))}`);
+    }
+    return json;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Export
+
+/**
+ * The component's `handler` export for a hub:
+ * `export const handler = exportHub({ router, init, onConnected, onDisconnected })`.
+ *
+ * - `router`: a Router (required).
+ * - `init()`: runs once on every new instance and when the host loads the
+ *   file; throwing there refuses the file.
+ * - `onConnected(ctx)`: return nothing to accept the connection as is, a
+ *   string or `{ user }` to accept it as that user; throw to refuse it.
+ * - `onDisconnected(ctx, error)`: `error` is null after a clean close.
+ */
+export function exportHub({ router, init, onConnected, onDisconnected }) {
+  if (!(router instanceof Router)) throw new TypeError("exportHub needs { router: new Router()... }");
+  return {
+    init() {
+      try {
+        if (init) init();
+      } catch (error) {
+        throw toWitError(error, "init");
+      }
+    },
+    onConnected(conn) {
+      try {
+        const accepted = onConnected ? onConnected(new Context(conn)) : undefined;
+        if (accepted === undefined || accepted === null) return { user: null };
+        if (typeof accepted === "string") return { user: accepted };
+        return { user: accepted.user ?? null };
+      } catch (error) {
+        throw toWitError(error, "onConnected");
+      }
+    },
+    onDisconnected(conn, error) {
+      try {
+        if (onDisconnected) onDisconnected(new Context(conn), error ?? null);
+      } catch (thrown) {
+        toWitError(thrown, "onDisconnected"); // logs it; nobody to tell
+      }
+    },
+    invoke(conn, method, args) {
+      try {
+        return router.dispatch(new Context(conn), method, args);
+      } catch (error) {
+        throw toWitError(error, `'${method}'`);
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// clients
+
+/** `value`, which must be a string: componentize-qjs traps (with a bare
+ * wasm backtrace) on anything else passed where the WIT says `string`. */
+function text(value, what) {
+  if (typeof value === "string") return value;
+  const kind = value === null ? "null" : Array.isArray(value) ? "an array" : typeof value;
+  throw new TypeError(`${what} must be a string, not ${kind}`);
+}
+
+/** An `option<string>`: null (or undefined) for none. */
+function optionalText(value, what) {
+  return value === undefined || value === null ? null : text(value, what);
+}
+
+/**
+ * A set of this hub's connections, narrowed step by step and resolved by
+ * the host when used: `clients.withUser("bob").except(ctx.connectionId)`.
+ * Each step returns a new Selection; host handles live only for the one
+ * operation that uses them, so nothing accumulates in the host.
+ */
+export class Selection {
+  constructor(steps, timeoutMs = null) {
+    this.steps = steps;
+    this.timeoutMs = timeoutMs;
+  }
+
+  #then(step) {
+    return new Selection([...this.steps, step], this.timeoutMs);
+  }
+
+  /** Only connections of this user. */
+  withUser(user) {
+    text(user, "user");
+    return this.#then((s) => s.withUser(user));
+  }
+  /** Only connections in this group. */
+  withGroup(group) {
+    text(group, "group");
+    return this.#then((s) => s.withGroup(group));
+  }
+  /** Only connections with the attribute `key` (any value when `value` is
+   * omitted, else one matching it; `*` and `?` are wildcards). */
+  withAttribute(key, value = null) {
+    text(key, "attribute key");
+    const wanted = optionalText(value, "attribute value");
+    return this.#then((s) => s.withAttribute(key, wanted));
+  }
+  /** Without these connections: `except(id)`, `except(a, b)` or `except([a, b])`. */
+  except(...ids) {
+    const list = ids.flat().map((id) => text(id, "connection id"));
+    return this.#then((s) => s.except(list));
+  }
+  /** How long an invoke waits for each client (ms); the host's default
+   * (`--invoke-timeout`) when not set. */
+  timeout(ms) {
+    const clamped = Math.min(Math.max(Math.round(Number(ms)), 0), 0xffffffff);
+    return new Selection(this.steps, Number.isFinite(clamped) ? clamped : 0xffffffff);
+  }
+
+  /** Fire and forget: calls `method(...args)` on every selected client.
+   * Nothing selected is not an error. */
+  send(method, ...args) {
+    text(method, "method");
+    const json = encodeArgs(args);
+    this.#use((s) => s.send(method, json));
+  }
+
+  /** Calls `method(...args)` on one selected client at a time until one
+   * answers; returns its ClientResult. Throws NoClientResponded when none
+   * did (its message says why each failed). */
+  invokeOne(method, ...args) {
+    text(method, "method");
+    const json = encodeArgs(args);
+    return clientResult(this.#use((s) => s.invokeOne(method, json, this.timeoutMs)));
+  }
+
+  /** Calls `method(...args)` on every selected client at once; returns a
+   * ClientResult for each, answer or error. */
+  invokeAll(method, ...args) {
+    text(method, "method");
+    const json = encodeArgs(args);
+    return this.#use((s) => s.invokeAll(method, json, this.timeoutMs)).map(clientResult);
+  }
+
+  /** The ids of the selected connections, sorted. */
+  connectionIds() {
+    return this.#use((s) => s.connectionIds());
+  }
+
+  /** Builds the host's selection, runs `op` on it and drops every handle. */
+  #use(op) {
+    const handles = [];
+    try {
+      let selection = this.steps[0]();
+      handles.push(selection);
+      for (const step of this.steps.slice(1)) {
+        selection = step(selection);
+        handles.push(selection);
+      }
+      return host(() => op(selection));
+    } finally {
+      for (const handle of handles) handle[Symbol.dispose]?.();
+    }
+  }
+}
+
+/**
+ * What one client answered: `{ connectionId, user, ok, value, error }`;
+ * `ok` is true with the parsed JSON `value`, else `error` says why (what
+ * its handler threw, a timeout, a disconnect).
+ */
+function clientResult({ connectionId, user, value }) {
+  const base = { connectionId, user: user ?? null };
+  if (value.tag !== "ok") return { ...base, ok: false, error: value.val };
+  try {
+    return { ...base, ok: true, value: JSON.parse(value.val) };
+  } catch (error) {
+    return { ...base, ok: false, error: `the client's result is not JSON: ${error.message}` };
+  }
+}
+
+/** An argument list as the JSON array the host sends. */
+function encodeArgs(args) {
+  let json;
+  try {
+    json = JSON.stringify(args.map((arg) => (arg === undefined ? null : arg)));
+  } catch (error) {
+    throw new Internal(`the arguments are not JSON: ${error.message}`);
+  }
+  return json;
+}
+
+/** Sending to clients and asking them for results. */
+export const clients = {
+  /** Every connection of this hub. */
+  all: () => new Selection([() => witClients.all()]),
+  /** The connection whose call is running (empty outside a call). */
+  caller: () => new Selection([() => witClients.caller()]),
+  /** One connection, by id. */
+  connection: (id) => {
+    text(id, "connection id");
+    return new Selection([() => witClients.connection(id)]);
+  },
+  /** Every connection of `user`. */
+  withUser: (user) => {
+    text(user, "user");
+    return new Selection([() => witClients.withUser(user)]);
+  },
+  /** Every connection in `group`. */
+  withGroup: (group) => {
+    text(group, "group");
+    return new Selection([() => witClients.withGroup(group)]);
+  },
+  /** Every connection with the attribute `key` (matching `value` if given). */
+  withAttribute: (key, value = null) => {
+    text(key, "attribute key");
+    const wanted = optionalText(value, "attribute value");
+    return new Selection([() => witClients.withAttribute(key, wanted)]);
+  },
+};
+
+// ---------------------------------------------------------------------------
+// groups, presence, log
+
+/** Group membership of any connection of this hub. */
+export const groups = {
+  /** Throws NotFound when the connection does not exist. */
+  add: (connectionId, group) =>
+    host(() => witGroups.add(text(connectionId, "connection id"), text(group, "group"))),
+  /** Removing from a group it is not in is not an error. */
+  remove: (connectionId, group) =>
+    host(() => witGroups.remove(text(connectionId, "connection id"), text(group, "group"))),
+};
+
+/**
+ * Snapshots of who is connected to this hub, sorted. A connection info is
+ * `{ id, user, node, groups, attributes: [[key, [values]]] }`; a user
+ * presence `{ user, connections, nodes }`.
+ */
+export const presence = {
+  connections: () => host(() => witPresence.connections()),
+  connectionsByUser: (user) => host(() => witPresence.connectionsByUser(text(user, "user"))),
+  connectionsInGroup: (group) => host(() => witPresence.connectionsInGroup(text(group, "group"))),
+  connectionsByAttribute: (key, value = null) =>
+    host(() =>
+      witPresence.connectionsByAttribute(text(key, "attribute key"), optionalText(value, "attribute value")),
+    ),
+  onlineUsers: () => host(() => witPresence.onlineUsers()),
+  isUserOnline: (user) => host(() => witPresence.isUserOnline(text(user, "user"))),
+};
+
+/** Structured fields as the WIT list of pairs: `{ a: 1 }` or `[["a", "1"]]`. */
+function fieldPairs(fields) {
+  if (!fields) return [];
+  const entries = Array.isArray(fields) ? fields : Object.entries(fields);
+  return entries.map(([key, value]) => [String(key), typeof value === "string" ? value : describe(value)]);
+}
+
+const LEVELS = ["trace", "debug", "info", "warn", "error"];
+
+function logAt(level) {
+  return (message, fields) => witLog.log(level, String(message), fieldPairs(fields));
+}
+
+/** The host's log (tagged with the hub, connection and method). */
+export const log = {
+  /** `level` is `trace`, `debug`, `info`, `warn` or `error`. */
+  log: (level, message, fields) => {
+    if (!LEVELS.includes(level)) throw new TypeError(`log level must be one of ${LEVELS.join(", ")}`);
+    witLog.log(level, String(message), fieldPairs(fields));
+  },
+  trace: logAt("trace"),
+  debug: logAt("debug"),
+  info: logAt("info"),
+  warn: logAt("warn"),
+  error: logAt("error"),
+};
+
+// QuickJS has no console, and WASI's stdout is stubbed out (it traps):
+// console.* writes to the host's log instead.
+if (typeof globalThis.console === "undefined") {
+  const line = (level) => (...parts) =>
+    witLog.log(level, parts.map((p) => (typeof p === "string" ? p : describe(p))).join(" "), []);
+  globalThis.console = {
+    log: line("info"),
+    info: line("info"),
+    debug: line("debug"),
+    trace: line("trace"),
+    warn: line("warn"),
+    error: line("error"),
+  };
+}
+
+// The component is built with every WASI import stubbed out (the host
+// refuses QuickJS's filesystem imports, and componentize-qjs stubs all of
+// WASI or none), so reading the clock traps with a bare wasm backtrace.
+// Fail with a JavaScript error that says why instead (inside the component
+// only: node, which runs the SDK's unit tests, has a clock).
+function noClock(what) {
+  return () => {
+    throw new Error(`${what} is not available in a wasmhub JavaScript hub: it has no clock`);
+  };
+}
+if (typeof globalThis.process === "undefined" && !globalThis.Date.__wasmhubGuarded) {
+  const RealDate = globalThis.Date;
+  RealDate.now = noClock("Date.now()");
+  globalThis.Date = new Proxy(RealDate, {
+    construct(target, args, newTarget) {
+      if (args.length === 0) noClock("new Date()")();
+      return Reflect.construct(target, args, newTarget);
+    },
+    apply: noClock("Date()"),
+    get(target, key, receiver) {
+      return key === "__wasmhubGuarded" ? true : Reflect.get(target, key, receiver);
+    },
+  });
+  try {
+    Object.defineProperty(globalThis, "performance", {
+      value: Object.freeze({ now: noClock("performance.now()") }),
+      writable: true,
+      configurable: true,
+    });
+  } catch {
+    // left as it is: it traps when read
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/**
+ * Orders strings as the host and Rust do (by Unicode code point, which is
+ * UTF-8 byte order), not as `Array.prototype.sort` does (UTF-16 units):
+ * `names.sort(compareStrings)`.
+ */
+export function compareStrings(a, b) {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    // Surrogates (0xD800-0xDFFF) encode code points above 0xFFFF: they sort
+    // after every other unit, which UTF-16 order puts before 0xE000-0xFFFF.
+    const xs = x >= 0xd800 && x <= 0xdfff;
+    const ys = y >= 0xd800 && y <= 0xdfff;
+    if (xs !== ys) return xs ? 1 : -1;
+    return x < y ? -1 : 1;
+  }
+  return a.length - b.length;
+}
+
+/** Rust's `str::trim`: strips Unicode White_Space from both ends (unlike
+ * `String.prototype.trim`, not U+FEFF, but U+0085). */
+export function trim(text) {
+  return text.replace(RUST_TRIM, "");
+}
+
+const WS = "\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+const RUST_TRIM = new RegExp(`^[${WS}]+|[${WS}]+$`, "g");

@@ -1,0 +1,272 @@
+//! Python hubs: a directory under `examples/` with an `app.py` is a hub
+//! named after the directory, built with componentize-py (pinned in
+//! `sdks/python/requirements.txt`) against `wit/hub.wit`, world `hub`, with
+//! the Python SDK (`sdks/python`) on its path.
+//!
+//! The tools live in a project-local virtualenv, `target/tools/python`,
+//! made with `python3 -m venv` when missing and refreshed when the
+//! requirements change. Builds are cached in `target/python-hubs` by a
+//! fingerprint of their inputs, so an unchanged hub is copied, not rebuilt.
+
+use std::collections::hash_map::DefaultHasher;
+use std::fs;
+use std::hash::Hasher;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::cmd::{self, step};
+use crate::workspace;
+
+/// The file that marks a directory as a Python hub, and the module
+/// componentize-py wraps.
+const APP: &str = "app";
+
+/// The Python SDK, put on every Python hub's path.
+const SDK: &str = "sdks/python";
+
+/// The pinned build tools, installed into the virtualenv.
+const REQUIREMENTS: &str = "sdks/python/requirements.txt";
+
+/// What to tell someone without a usable Python.
+const INSTALL_PYTHON: &str = "install Python 3.11 or newer with the venv module \
+     (Debian: apt-get install python3 python3-venv) to build the Python hubs";
+
+/// The Python hubs under the workspace directory `source`: directories
+/// with an `app.py`. Sorted.
+pub fn discover(source: &str) -> Result<Vec<String>> {
+    let dir = workspace::root().join(source);
+    let entries = fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?;
+    let mut hubs = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.join(format!("{APP}.py")).is_file() {
+            let name = path.file_name().expect("a directory entry has a name");
+            hubs.push(name.to_string_lossy().into_owned());
+        }
+    }
+    hubs.sort();
+    Ok(hubs)
+}
+
+/// Builds every Python hub under `source` into `dir/<name>.wasm`, printing
+/// each one's size. Nothing to do (and no Python needed) without any.
+pub fn build_into(source: &str, dir: &Path) -> Result<()> {
+    let hubs = discover(source)?;
+    if hubs.is_empty() {
+        return Ok(());
+    }
+    let root = workspace::root();
+    let tools = ensure_tools()?;
+    sdk_tests(&tools)?;
+    let cache = workspace::target_dir().join("python-hubs");
+    fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for hub in &hubs {
+        let source_dir = root.join(source).join(hub);
+        let built = cache.join(format!("{hub}.wasm"));
+        let stamp = cache.join(format!("{hub}.fingerprint"));
+        let fingerprint = format!(
+            "{:016x}",
+            fingerprint(&[&source_dir, &root.join(SDK), &root.join("wit")])?
+        );
+        let fresh = built.is_file()
+            && fs::read_to_string(&stamp).is_ok_and(|old| old.trim() == fingerprint);
+        if fresh {
+            step(&format!("Python hub {hub} is up to date"));
+        } else {
+            step(&format!(
+                "building Python hub {source}/{hub} (componentize-py)"
+            ));
+            let _ = fs::remove_file(&stamp);
+            let mut build = Command::new(tools.join("componentize-py"));
+            build
+                .current_dir(&root)
+                .env("PYTHONDONTWRITEBYTECODE", "1")
+                .args(["-q", "-d", "wit", "-w", "hub", "componentize", APP])
+                .arg("-p")
+                .arg(&source_dir)
+                .arg("-p")
+                .arg(root.join(SDK))
+                // Every WASI import becomes a trapping stub, so the
+                // component imports the hub world only (the host refuses
+                // wasi:filesystem and wasi:sockets, which CPython imports).
+                .arg("--stub-wasi")
+                .arg("-o")
+                .arg(&built);
+            cmd::run(&mut build, "run `cargo xtask hubs` again to reinstall it")?;
+            fs::write(&stamp, &fingerprint)
+                .with_context(|| format!("writing {}", stamp.display()))?;
+        }
+        let to = dir.join(format!("{hub}.wasm"));
+        copy_if_changed(&built, &to)?;
+        let bytes = fs::metadata(&to)?.len();
+        eprintln!("    {} ({})", to.display(), crate::hubs::human_size(bytes));
+    }
+    Ok(())
+}
+
+/// The virtualenv's `bin` directory, with the pinned tools installed:
+/// made with `python3 -m venv` when missing, `pip install -r` when the
+/// requirements file changed since the last install.
+fn ensure_tools() -> Result<PathBuf> {
+    let root = workspace::root();
+    let venv = workspace::target_dir().join("tools").join("python");
+    let bin = venv.join(if cfg!(windows) { "Scripts" } else { "bin" });
+    let python = bin.join(if cfg!(windows) {
+        "python.exe"
+    } else {
+        "python"
+    });
+    let requirements = root.join(REQUIREMENTS);
+    let wanted = fs::read_to_string(&requirements)
+        .with_context(|| format!("reading {}", requirements.display()))?;
+    let stamp = venv.join("wasmhub-requirements.txt");
+    if python.is_file()
+        && bin.join("componentize-py").is_file()
+        && fs::read_to_string(&stamp).is_ok_and(|installed| installed == wanted)
+    {
+        return Ok(bin);
+    }
+    if !python.is_file() {
+        step(&format!(
+            "creating the Python virtualenv {}",
+            venv.display()
+        ));
+        let system_python = if cfg!(windows) { "python" } else { "python3" };
+        let mut make = Command::new(system_python);
+        make.arg("-m").arg("venv").arg(&venv);
+        if let Err(error) = cmd::run(&mut make, INSTALL_PYTHON) {
+            let _ = fs::remove_dir_all(&venv);
+            return Err(error.context("could not make the virtualenv for the Python hubs"));
+        }
+    }
+    step(&format!(
+        "installing the Python hub tools from {REQUIREMENTS}"
+    ));
+    let mut pip = Command::new(&python);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "-q",
+        "-r",
+    ])
+    .arg(&requirements);
+    cmd::run(&mut pip, INSTALL_PYTHON)?;
+    fs::write(&stamp, &wanted).with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(bin)
+}
+
+/// The SDK's own unit tests (`sdks/python/tests`), run on the virtualenv's
+/// CPython against bindings generated from `wit/hub.wit`: a broken SDK
+/// fails here, before any hub is built with it. Takes a fraction of a
+/// second; skipped with a warning on a CPython older than 3.11 (the
+/// generated bindings need it).
+fn sdk_tests(bin: &Path) -> Result<()> {
+    let root = workspace::root();
+    let tests = root.join(SDK).join("tests");
+    if !tests.is_dir() {
+        return Ok(());
+    }
+    let python = bin.join(if cfg!(windows) {
+        "python.exe"
+    } else {
+        "python"
+    });
+    let mut version = Command::new(&python);
+    version.args(["-c", "import sys; print(sys.version_info >= (3, 11))"]);
+    if cmd::output(&mut version, INSTALL_PYTHON)?.trim() != "True" {
+        eprintln!("warning: the Python SDK's tests need CPython 3.11 or newer; skipped");
+        return Ok(());
+    }
+    let bindings = workspace::target_dir()
+        .join("tools")
+        .join("python-bindings");
+    if bindings.exists() {
+        fs::remove_dir_all(&bindings)
+            .with_context(|| format!("removing {}", bindings.display()))?;
+    }
+    let mut generate = Command::new(bin.join("componentize-py"));
+    generate
+        .current_dir(&root)
+        .args(["-q", "-d", "wit", "-w", "hub", "bindings"])
+        .arg(&bindings);
+    cmd::run(
+        &mut generate,
+        "run `cargo xtask hubs` again to reinstall it",
+    )?;
+
+    step("testing the Python SDK (sdks/python/tests)");
+    let path = std::env::join_paths([bindings, root.join(SDK)])?;
+    let mut test = Command::new(&python);
+    test.current_dir(&root)
+        .env("PYTHONPATH", path)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .args(["-m", "unittest", "discover", "-q", "-s"])
+        .arg(&tests)
+        .arg("-t")
+        .arg(&tests);
+    // Quiet when they pass; the error shows unittest's report when not.
+    cmd::output(&mut test, INSTALL_PYTHON).map(drop)
+}
+
+/// A hash of every file under `dirs` (paths and contents, `__pycache__`
+/// skipped) and of the requirements, to tell when a hub must be rebuilt.
+fn fingerprint(dirs: &[&Path]) -> Result<u64> {
+    let mut files = Vec::new();
+    for dir in dirs {
+        collect_files(dir, &mut files)?;
+    }
+    files.push(workspace::root().join(REQUIREMENTS));
+    files.sort();
+    let mut hasher = DefaultHasher::new();
+    for file in files {
+        hasher.write(file.to_string_lossy().as_bytes());
+        hasher.write(&fs::read(&file).with_context(|| format!("reading {}", file.display()))?);
+    }
+    Ok(hasher.finish())
+}
+
+fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            if entry.file_name() != "__pycache__" {
+                collect_files(&path, files)?;
+            }
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Copies `from` to `to` unless `to` already has the same bytes (a hubs
+/// directory may be watched by a running host: rewriting an unchanged hub
+/// would make it reload for nothing). Writes a temporary file and renames
+/// it, so a watching host never sees half a file.
+fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
+    let new = fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    if fs::read(to).is_ok_and(|old| old == new) {
+        return Ok(());
+    }
+    let tmp = to.with_extension("wasm.tmp");
+    fs::write(&tmp, &new).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, to).with_context(|| format!("renaming {} to {}", tmp.display(), to.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_python_chat_hub() {
+        let hubs = discover(crate::hubs::EXAMPLES).unwrap();
+        assert!(hubs.contains(&"chat-py".to_owned()), "{hubs:?}");
+        assert!(!hubs.contains(&"chat".to_owned()), "{hubs:?}");
+    }
+}
