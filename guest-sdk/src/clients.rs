@@ -12,91 +12,101 @@ use serde::de::DeserializeOwned;
 
 use crate::HubError;
 use crate::bindings::wasmhub::hub::clients as wit;
-use crate::bindings::wasmhub::hub::types::ClientResult as WitClientResult;
+use crate::bindings::wasmhub::hub::types::{ClientResult as WitClientResult, Selector};
 
 /// Every connection of this hub.
 pub fn all() -> Selection {
-    Selection::new(wit::all())
+    Selection::default()
 }
 
 /// The connection whose call is running (empty outside a call).
 pub fn caller() -> Selection {
-    Selection::new(wit::caller())
+    // No connection has an empty id: outside a call this selects nobody.
+    connection(&crate::hub::current_caller().unwrap_or_default())
 }
 
 /// One connection, by id.
 pub fn connection(id: &str) -> Selection {
-    Selection::new(wit::connection(id))
+    let mut selection = Selection::default();
+    selection.selector.connection = Some(id.to_string());
+    selection
 }
 
 /// Every connection of `user`.
 pub fn with_user(user: &str) -> Selection {
-    Selection::new(wit::with_user(user))
+    all().with_user(user)
 }
 
 /// Every connection in `group`.
 pub fn with_group(group: &str) -> Selection {
-    Selection::new(wit::with_group(group))
+    all().with_group(group)
 }
 
 /// Every connection with the attribute `key` (any value when `value` is
 /// `None`, else one matching it, `*` and `?` being wildcards).
 pub fn with_attribute(key: &str, value: Option<&str>) -> Selection {
-    Selection::new(wit::with_attribute(key, value))
+    all().with_attribute(key, value)
 }
 
 /// A set of this hub's connections, resolved by the host when used.
 ///
-/// Each narrowing step returns a new selection; a timeout set with
-/// [`Selection::timeout`] applies to its invokes.
-#[derive(Debug)]
+/// Narrowing happens in the hub's memory (no host call); a timeout set
+/// with [`Selection::timeout`] applies to its invokes.
+#[derive(Debug, Clone)]
 pub struct Selection {
-    inner: wit::Selection,
+    selector: Selector,
     timeout: Option<Duration>,
 }
 
-impl Selection {
-    fn new(inner: wit::Selection) -> Self {
+impl Default for Selection {
+    fn default() -> Self {
         Self {
-            inner,
+            selector: Selector {
+                connection: None,
+                user: None,
+                groups: Vec::new(),
+                attributes: Vec::new(),
+                excluding: Vec::new(),
+            },
             timeout: None,
         }
     }
+}
 
-    /// Keeps the timeout while replacing the host's selection.
-    fn narrowed(self, inner: wit::Selection) -> Self {
-        Self {
-            inner,
-            timeout: self.timeout,
+impl Selection {
+    /// Only connections of this user. A second user selects nobody (a
+    /// connection has one user), as the host resolves it.
+    pub fn with_user(mut self, user: &str) -> Self {
+        match &self.selector.user {
+            Some(existing) if existing != user => {
+                // Keep both conditions: connection "" matches nobody.
+                self.selector.connection = Some(String::new());
+            }
+            _ => self.selector.user = Some(user.to_string()),
         }
+        self
     }
 
-    /// Only connections of this user.
-    pub fn with_user(self, user: &str) -> Self {
-        let inner = self.inner.with_user(user);
-        self.narrowed(inner)
-    }
-
-    /// Only connections in this group.
-    pub fn with_group(self, group: &str) -> Self {
-        let inner = self.inner.with_group(group);
-        self.narrowed(inner)
+    /// Only connections in this group (and every group named before).
+    pub fn with_group(mut self, group: &str) -> Self {
+        self.selector.groups.push(group.to_string());
+        self
     }
 
     /// Only connections with the attribute `key` (matching `value` if given).
-    pub fn with_attribute(self, key: &str, value: Option<&str>) -> Self {
-        let inner = self.inner.with_attribute(key, value);
-        self.narrowed(inner)
+    pub fn with_attribute(mut self, key: &str, value: Option<&str>) -> Self {
+        self.selector
+            .attributes
+            .push((key.to_string(), value.map(str::to_string)));
+        self
     }
 
     /// Without these connections (typically `&[ctx.connection_id()]`).
-    pub fn except<S: AsRef<str>>(self, connection_ids: &[S]) -> Self {
-        let ids: Vec<String> = connection_ids
-            .iter()
-            .map(|id| id.as_ref().to_string())
-            .collect();
-        let inner = self.inner.except(&ids);
-        self.narrowed(inner)
+    pub fn except<S: AsRef<str>>(mut self, connection_ids: &[S]) -> Self {
+        self.selector
+            .excluding
+            .extend(connection_ids.iter().map(|id| id.as_ref().to_string()));
+        self
     }
 
     /// How long an invoke waits for each client; the host's default when
@@ -111,7 +121,7 @@ impl Selection {
     /// none. Nothing selected is not an error.
     pub fn send(&self, method: &str, args: impl Serialize) -> Result<(), HubError> {
         let args = encode_args(&args)?;
-        Ok(self.inner.send(method, &args)?)
+        Ok(wit::send(&self.selector, method, &args)?)
     }
 
     /// Calls `method` on one selected client at a time until one answers,
@@ -123,7 +133,7 @@ impl Selection {
         args: impl Serialize,
     ) -> Result<ClientResult<T>, HubError> {
         let args = encode_args(&args)?;
-        let result = self.inner.invoke_one(method, &args, self.timeout_ms())?;
+        let result = wit::invoke_one(&self.selector, method, &args, self.timeout_ms())?;
         Ok(ClientResult::from_wit(result))
     }
 
@@ -135,13 +145,13 @@ impl Selection {
         args: impl Serialize,
     ) -> Result<Vec<ClientResult<T>>, HubError> {
         let args = encode_args(&args)?;
-        let results = self.inner.invoke_all(method, &args, self.timeout_ms())?;
+        let results = wit::invoke_all(&self.selector, method, &args, self.timeout_ms())?;
         Ok(results.into_iter().map(ClientResult::from_wit).collect())
     }
 
     /// The ids of the selected connections, sorted.
     pub fn connection_ids(&self) -> Result<Vec<String>, HubError> {
-        Ok(self.inner.connection_ids()?)
+        Ok(wit::connection_ids(&self.selector)?)
     }
 
     fn timeout_ms(&self) -> Option<u32> {
@@ -198,6 +208,26 @@ pub(crate) fn encode_args(args: &impl Serialize) -> Result<String, HubError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn narrowing_builds_one_selector() {
+        let selection = with_group("room")
+            .with_user("bob")
+            .with_attribute("role", Some("adm*"))
+            .with_group("vip")
+            .except(&["c9"]);
+        let s = &selection.selector;
+        assert_eq!(s.user.as_deref(), Some("bob"));
+        assert_eq!(s.groups, ["room", "vip"]);
+        assert_eq!(
+            s.attributes,
+            [("role".to_string(), Some("adm*".to_string()))]
+        );
+        assert_eq!(s.excluding, ["c9"]);
+        assert_eq!(s.connection, None);
+        let nobody = with_user("a").with_user("b");
+        assert_eq!(nobody.selector.connection.as_deref(), Some(""));
+    }
 
     #[test]
     fn tuples_encode_as_arrays() {

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use crate::bindings::exports::wasmhub::hub::handler::Guest;
 use crate::bindings::wasmhub::hub::types::{
-    Accepted as WitAccepted, Connection, HubError as WitHubError, Json,
+    Accepted as WitAccepted, Caller, Connection, HubError as WitHubError, Json,
 };
 use crate::{Context, HubError, Router};
 
@@ -61,6 +61,24 @@ impl From<Accepted> for WitAccepted {
     }
 }
 
+thread_local! {
+    /// The connection whose call is running, for `clients::caller()`.
+    static CURRENT_CALLER: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The id of the connection whose call is running, if any.
+pub(crate) fn current_caller() -> Option<String> {
+    CURRENT_CALLER.with(|c| c.borrow().clone())
+}
+
+/// Runs `f` as a call of `caller`.
+fn as_caller<T>(caller: Option<&str>, f: impl FnOnce() -> T) -> T {
+    CURRENT_CALLER.with(|c| *c.borrow_mut() = caller.map(str::to_string));
+    let out = f();
+    CURRENT_CALLER.with(|c| *c.borrow_mut() = None);
+    out
+}
+
 /// The router of the one hub in this component. A component exports a
 /// single `handler`, so one slot is enough.
 static ROUTER: OnceLock<Router> = OnceLock::new();
@@ -77,7 +95,8 @@ impl<H: Hub> Guest for Export<H> {
     }
 
     fn on_connected(conn: Connection) -> Result<WitAccepted, WitHubError> {
-        H::on_connected(&Context::new(conn))
+        let id = conn.id.clone();
+        as_caller(Some(&id), || H::on_connected(&Context::new(conn)))
             .map(Into::into)
             .map_err(Into::into)
     }
@@ -86,11 +105,13 @@ impl<H: Hub> Guest for Export<H> {
         H::on_disconnected(&Context::new(conn), error.as_deref());
     }
 
-    fn invoke(conn: Connection, method: String, args: Json) -> Result<Json, WitHubError> {
+    fn invoke(caller: Caller, method: String, args: Json) -> Result<Json, WitHubError> {
         let router = ROUTER.get_or_init(H::router);
-        router
-            .dispatch(&Context::new(conn), &method, &args)
-            .map_err(Into::into)
+        let id = caller.id.clone();
+        as_caller(Some(&id), || {
+            router.dispatch(&Context::from_caller(caller), &method, &args)
+        })
+        .map_err(Into::into)
     }
 }
 

@@ -143,6 +143,11 @@ impl MemoryRegistry {
         Ok(())
     }
 
+    /// One connection's user (cheaper than its whole record).
+    pub fn user_of(&self, id: &str) -> Option<String> {
+        self.lock().connections.get(id)?.record.user.clone()
+    }
+
     /// One connection's record.
     pub fn record(&self, id: &str) -> Option<ConnectionRecord> {
         self.lock().connections.get(id).map(|e| e.record.clone())

@@ -130,6 +130,11 @@ impl Cluster {
         Ok(())
     }
 
+    /// The user of one of this node's connections.
+    pub async fn user_of(&self, id: &str) -> Option<String> {
+        self.local.user_of(id)
+    }
+
     /// This node's record of one of its connections.
     pub async fn record(&self, id: &str) -> Option<ConnectionRecord> {
         self.local.record(id)

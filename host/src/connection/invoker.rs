@@ -48,7 +48,7 @@ pub async fn run(
 async fn invoke(
     runtime: &Runtime,
     cluster: &Cluster,
-    context: &ConnectionContext,
+    context: &Arc<ConnectionContext>,
     invocation: &Invocation,
 ) -> Result<String, CallError> {
     // The version serving now: a swapped hub takes the next call.
@@ -58,8 +58,7 @@ async fn invoke(
             context.hub
         )));
     };
-    let record = cluster.record(&context.id).await;
-    let view = Runtime::connection_view(context, record.as_ref());
-    hub.invoke(&view, &invocation.target, &invocation.arguments)
+    let user = cluster.user_of(&context.id).await;
+    hub.invoke(context, user, &invocation.target, &invocation.arguments)
         .await
 }

@@ -236,13 +236,13 @@ async fn drain(stream: &mut futures_util::stream::SplitStream<WebSocket>) {
 }
 
 /// Runs the hub's `on-connected`; an error is the refusal text.
-async fn accept(services: &Services, context: &ConnectionContext) -> Result<(), String> {
+async fn accept(services: &Services, context: &Arc<ConnectionContext>) -> Result<(), String> {
     let Some(hub) = services.runtime.hub(&context.hub) else {
         return Err(format!("The hub '{}' is not served.", context.hub));
     };
     let record = services.cluster.record(&context.id).await;
     let view = Runtime::connection_view(context, record.as_ref());
-    match hub.on_connected(&view).await {
+    match hub.on_connected(context, &view).await {
         Ok(Some(user)) => services
             .cluster
             .set_user(&context.id, Some(user))

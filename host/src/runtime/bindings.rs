@@ -11,11 +11,8 @@ wasmtime::component::bindgen!({
     imports: { default: async | trappable },
     exports: { default: async },
     additional_derives: [PartialEq, Eq],
-    with: {
-        "wasmhub:hub/clients.selection": crate::cluster::Selection,
-    },
 });
 
 pub use self::wasmhub::hub::types::{
-    Accepted, ClientResult, Connection, ConnectionInfo, HubError, UserPresence,
+    Accepted, Caller, ClientResult, Connection, ConnectionInfo, HubError, Selector, UserPresence,
 };

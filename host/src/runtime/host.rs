@@ -10,10 +10,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
-use wasmtime::component::Resource;
 
-use super::bindings::wasmhub::hub::{clients, groups, log, presence, types};
-use super::bindings::{ClientResult, ConnectionInfo, HubError, UserPresence};
+use super::bindings::wasmhub::hub::{caller, clients, groups, log, presence, system, types};
+use super::bindings::{ClientResult, Connection, ConnectionInfo, HubError, Selector, UserPresence};
 use super::state::HostState;
 use crate::cluster::{ClientAnswer, ClusterError, ConnectionRecord, Filter, Selection};
 
@@ -78,25 +77,26 @@ impl HostState {
         out
     }
 
-    fn selection(&self, resource: &Resource<Selection>) -> Host<Selection> {
-        Ok(self.table.get(resource)?.clone())
-    }
-
-    fn new_selection(&mut self, selection: Selection) -> Host<Resource<Selection>> {
-        Ok(self.table.push(selection)?)
-    }
-
-    fn narrow(
-        &mut self,
-        resource: &Resource<Selection>,
-        filter: Filter,
-    ) -> Host<Resource<Selection>> {
-        let next = self.selection(resource)?.with(filter);
-        self.new_selection(next)
-    }
-
     fn all_of_hub(&self) -> Selection {
         Selection::all(self.env.hub.clone())
+    }
+
+    /// The host's view of a hub's selector: every condition, ANDed.
+    fn selection(&self, to: Selector) -> Selection {
+        let mut selection = self.all_of_hub();
+        if let Some(id) = to.connection {
+            selection = selection.with(Filter::Connection(id));
+        }
+        if let Some(user) = to.user {
+            selection = selection.with(Filter::User(user));
+        }
+        for group in to.groups {
+            selection = selection.with(Filter::Group(group));
+        }
+        for (key, value) in to.attributes {
+            selection = selection.with(Filter::Attribute(key, value));
+        }
+        selection.except(to.excluding)
     }
 
     fn timeout(&self, timeout_ms: Option<u32>) -> Duration {
@@ -109,90 +109,16 @@ impl HostState {
 impl types::Host for HostState {}
 
 impl clients::Host for HostState {
-    async fn all(&mut self) -> Host<Resource<Selection>> {
-        let all = self.all_of_hub();
-        self.new_selection(all)
-    }
-
-    async fn caller(&mut self) -> Host<Resource<Selection>> {
-        let filter = match self.caller_id() {
-            Some(id) => Filter::Connection(id.to_owned()),
-            None => Filter::Nothing,
-        };
-        let selection = self.all_of_hub().with(filter);
-        self.new_selection(selection)
-    }
-
-    async fn connection(&mut self, id: String) -> Host<Resource<Selection>> {
-        let selection = self.all_of_hub().with(Filter::Connection(id));
-        self.new_selection(selection)
-    }
-
-    async fn with_user(&mut self, user: String) -> Host<Resource<Selection>> {
-        let selection = self.all_of_hub().with(Filter::User(user));
-        self.new_selection(selection)
-    }
-
-    async fn with_group(&mut self, group: String) -> Host<Resource<Selection>> {
-        let selection = self.all_of_hub().with(Filter::Group(group));
-        self.new_selection(selection)
-    }
-
-    async fn with_attribute(
-        &mut self,
-        key: String,
-        value: Option<String>,
-    ) -> Host<Resource<Selection>> {
-        let selection = self.all_of_hub().with(Filter::Attribute(key, value));
-        self.new_selection(selection)
-    }
-}
-
-impl clients::HostSelection for HostState {
-    async fn with_user(
-        &mut self,
-        this: Resource<Selection>,
-        user: String,
-    ) -> Host<Resource<Selection>> {
-        self.narrow(&this, Filter::User(user))
-    }
-
-    async fn with_group(
-        &mut self,
-        this: Resource<Selection>,
-        group: String,
-    ) -> Host<Resource<Selection>> {
-        self.narrow(&this, Filter::Group(group))
-    }
-
-    async fn with_attribute(
-        &mut self,
-        this: Resource<Selection>,
-        key: String,
-        value: Option<String>,
-    ) -> Host<Resource<Selection>> {
-        self.narrow(&this, Filter::Attribute(key, value))
-    }
-
-    async fn except(
-        &mut self,
-        this: Resource<Selection>,
-        ids: Vec<String>,
-    ) -> Host<Resource<Selection>> {
-        let next = self.selection(&this)?.except(ids);
-        self.new_selection(next)
-    }
-
     async fn send(
         &mut self,
-        this: Resource<Selection>,
+        to: Selector,
         method: String,
         args: String,
     ) -> Host<Result<(), HubError>> {
         if let Err(e) = check_name("method", &method).and_then(|_| check_args(&args)) {
             return Ok(Err(e));
         }
-        let selection = self.selection(&this)?;
+        let selection = self.selection(to);
         let cluster = self.env.cluster.clone();
         let sent = self.waiting(cluster.send(&selection, &method, &args)).await;
         Ok(sent.map(|_| ()).map_err(HubError::from))
@@ -200,7 +126,7 @@ impl clients::HostSelection for HostState {
 
     async fn invoke_one(
         &mut self,
-        this: Resource<Selection>,
+        to: Selector,
         method: String,
         args: String,
         timeout_ms: Option<u32>,
@@ -208,7 +134,7 @@ impl clients::HostSelection for HostState {
         if let Err(e) = check_name("method", &method).and_then(|_| check_args(&args)) {
             return Ok(Err(e));
         }
-        let selection = self.selection(&this)?;
+        let selection = self.selection(to);
         let timeout = self.timeout(timeout_ms);
         let cluster = self.env.cluster.clone();
         let answer = self
@@ -219,7 +145,7 @@ impl clients::HostSelection for HostState {
 
     async fn invoke_all(
         &mut self,
-        this: Resource<Selection>,
+        to: Selector,
         method: String,
         args: String,
         timeout_ms: Option<u32>,
@@ -227,7 +153,7 @@ impl clients::HostSelection for HostState {
         if let Err(e) = check_name("method", &method).and_then(|_| check_args(&args)) {
             return Ok(Err(e));
         }
-        let selection = self.selection(&this)?;
+        let selection = self.selection(to);
         let timeout = self.timeout(timeout_ms);
         let cluster = self.env.cluster.clone();
         let answers = self
@@ -238,21 +164,42 @@ impl clients::HostSelection for HostState {
             .map_err(HubError::from))
     }
 
-    async fn connection_ids(
-        &mut self,
-        this: Resource<Selection>,
-    ) -> Host<Result<Vec<String>, HubError>> {
-        let selection = self.selection(&this)?;
+    async fn connection_ids(&mut self, to: Selector) -> Host<Result<Vec<String>, HubError>> {
+        let selection = self.selection(to);
         let cluster = self.env.cluster.clone();
         let records = self.waiting(cluster.connections(&selection)).await;
         Ok(records
             .map(|r| r.into_iter().map(|r| r.id).collect())
             .map_err(HubError::from))
     }
+}
 
-    async fn drop(&mut self, this: Resource<Selection>) -> Host<()> {
-        self.table.delete(this)?;
-        Ok(())
+impl caller::Host for HostState {
+    async fn details(&mut self) -> Host<Option<Connection>> {
+        let Some(context) = self.caller().cloned() else {
+            return Ok(None);
+        };
+        let cluster = self.env.cluster.clone();
+        let record = self.waiting(cluster.record(&context.id)).await;
+        Ok(record.map(|r| super::Runtime::connection_view(&context, Some(&r))))
+    }
+}
+
+/// Most bytes one `random-bytes` call returns.
+const MAX_RANDOM: u32 = 65_536;
+
+impl system::Host for HostState {
+    async fn now(&mut self) -> Host<u64> {
+        Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default())
+    }
+
+    async fn random_bytes(&mut self, len: u32) -> Host<Vec<u8>> {
+        let mut bytes = vec![0; len.min(MAX_RANDOM) as usize];
+        rand::fill(&mut bytes[..]);
+        Ok(bytes)
     }
 }
 
@@ -358,7 +305,7 @@ impl log::Host for HostState {
     ) -> Host<()> {
         let hub = &self.env.hub;
         let call = self.call.as_ref().map(|c| c.what.as_str()).unwrap_or("");
-        let connection = self.caller_id().unwrap_or("");
+        let connection = self.caller().map(|c| c.id.as_str()).unwrap_or("");
         let fields = fields
             .iter()
             .map(|(k, v)| format!("{k}={v}"))

@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
-use super::bindings::{Accepted, Connection, Hub, HubError, HubPre};
+use super::ConnectionContext;
+use super::bindings::{Accepted, Caller, Connection, Hub, HubError, HubPre};
 use super::error::CallError;
 use super::state::{CallContext, HostState, HubEnv};
 
@@ -128,7 +129,11 @@ impl HubVersion {
         }
     }
 
-    async fn checkout(&self, caller: Option<&str>, what: String) -> Result<Lease, CallError> {
+    async fn checkout(
+        &self,
+        caller: Option<&Arc<ConnectionContext>>,
+        what: String,
+    ) -> Result<Lease, CallError> {
         let permit = self
             .running
             .clone()
@@ -142,7 +147,7 @@ impl HubVersion {
         };
         let state = warm.store.data_mut();
         state.call = Some(CallContext::new(
-            caller.map(str::to_owned),
+            caller.cloned(),
             what,
             self.limits.deadline,
         ));
@@ -191,8 +196,12 @@ impl HubVersion {
     }
 
     /// Runs `on-connected`. `Ok(Some(user))` sets the connection's user.
-    pub async fn on_connected(&self, conn: &Connection) -> Result<Option<String>, CallError> {
-        let mut lease = self.checkout(Some(&conn.id), "on-connected".into()).await?;
+    pub async fn on_connected(
+        &self,
+        context: &Arc<ConnectionContext>,
+        conn: &Connection,
+    ) -> Result<Option<String>, CallError> {
+        let mut lease = self.checkout(Some(context), "on-connected".into()).await?;
         let Warm { store, hub, .. } = &mut lease.warm;
         let outcome = hub
             .wasmhub_hub_handler()
@@ -217,20 +226,26 @@ impl HubVersion {
         self.finish(lease, outcome)
     }
 
-    /// Runs `invoke`; the result is checked to be valid JSON text.
+    /// Runs `invoke` for the caller `context` (whose user is `user`); the
+    /// result is checked to be valid JSON text.
     pub async fn invoke(
         &self,
-        conn: &Connection,
+        context: &Arc<ConnectionContext>,
+        user: Option<String>,
         method: &str,
         args: &str,
     ) -> Result<String, CallError> {
         let mut lease = self
-            .checkout(Some(&conn.id), format!("invoke:{method}"))
+            .checkout(Some(context), format!("invoke:{method}"))
             .await?;
+        let caller = Caller {
+            id: context.id.clone(),
+            user,
+        };
         let Warm { store, hub, .. } = &mut lease.warm;
         let outcome = hub
             .wasmhub_hub_handler()
-            .call_invoke(store, conn, method, &args.to_owned())
+            .call_invoke(store, &caller, method, &args.to_owned())
             .await;
         let result = self.finish(lease, outcome)?.map_err(CallError::Hub)?;
         match serde_json::from_str::<&serde_json::value::RawValue>(&result) {

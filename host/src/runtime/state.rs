@@ -14,6 +14,7 @@ use wasmtime::{ResourceLimiter, Result};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::ConnectionContext;
 use crate::cluster::Cluster;
 
 /// Facts shared by every instance of one hub.
@@ -26,8 +27,8 @@ pub struct HubEnv {
 
 /// The call an instance is serving.
 pub struct CallContext {
-    /// The connection whose call this is (`clients.caller()`).
-    pub caller: Option<String>,
+    /// The connection whose call this is (`caller.details()`).
+    pub caller: Option<Arc<ConnectionContext>>,
     /// For logs: `invoke:Send`, `on-connected`, ...
     pub what: String,
     started: Instant,
@@ -37,7 +38,7 @@ pub struct CallContext {
 }
 
 impl CallContext {
-    pub fn new(caller: Option<String>, what: String, budget: Duration) -> Self {
+    pub fn new(caller: Option<Arc<ConnectionContext>>, what: String, budget: Duration) -> Self {
         Self {
             caller,
             what,
@@ -115,8 +116,8 @@ impl HostState {
     }
 
     /// The connection whose call is running.
-    pub fn caller_id(&self) -> Option<&str> {
-        self.call.as_ref().and_then(|c| c.caller.as_deref())
+    pub fn caller(&self) -> Option<&Arc<ConnectionContext>> {
+        self.call.as_ref().and_then(|c| c.caller.as_ref())
     }
 }
 
