@@ -51,7 +51,10 @@ def message(room, sender: str, text: str) -> dict:
 
 
 def me(ctx: Context) -> str:
-    """The caller's user name (always set: `connected` insists on one)."""
+    """The caller's user name (always set: `connected` insists on one).
+    It comes with every call, as the connection id does: the methods below
+    read nothing else of the caller, so none of them asks the host for the
+    rest of its record."""
     return ctx.user or ""
 
 

@@ -16,6 +16,11 @@
 //   ASP.NET Core SignalR's texts, exactly as the Rust SDK words them.
 // - `clients`, `groups`, `presence`, `log` wrap the host's imports; their
 //   errors are thrown as `HubError`s (never componentize's `{ tag, val }`).
+//   A selection (`clients.withGroup(room).except(id)`) is built in the
+//   hub's memory; the host sees it only when it is used.
+// - `Date.now()`, `new Date()`, `performance.now()`, `crypto` and
+//   `Math.random()` work through the host's `system` import (every WASI
+//   import of the component is a trapping stub).
 // - A handler throws a `HubError` (`throw HubError.notFound("...")` or
 //   `throw new NotFound("...")`) to fail a call with that kind; anything
 //   else it throws becomes `internal` ("HubException: TypeError: ...").
@@ -27,6 +32,8 @@
 import * as witClients from "wasmhub:hub/clients@0.1.0";
 import * as witGroups from "wasmhub:hub/groups@0.1.0";
 import * as witPresence from "wasmhub:hub/presence@0.1.0";
+import * as witCaller from "wasmhub:hub/caller@0.1.0";
+import * as witSystem from "wasmhub:hub/system@0.1.0";
 import * as witLog from "wasmhub:hub/log@0.1.0";
 
 // ---------------------------------------------------------------------------
@@ -341,25 +348,52 @@ function bind(json, params) {
 // ---------------------------------------------------------------------------
 // Context
 
-/** The connection a call is about: the WIT `connection` record, with
- * lookups that follow the contract's naming rules. */
+/** Passed to the Context constructor by the export: a caller, whose
+ * details are fetched when first needed. */
+const LAZY = Symbol("lazy");
+
+/** The id of the connection whose call is running (invoke, onConnected),
+ * for `clients.caller()`; null between calls. */
+let currentCaller = null;
+
+/**
+ * The connection a call is about, with lookups that follow the contract's
+ * naming rules. An `invoke` brings only the caller's id and user; the rest
+ * (query, headers, attributes, groups, hub, node, transport) is fetched
+ * from the host (`caller.details()`) the first time it is asked for, once
+ * per call. onConnected and onDisconnected get the whole record at once.
+ */
 export class Context {
-  constructor(conn) {
-    /** The raw WIT record (camelCase fields). */
-    this.connection = conn;
+  #id;
+  #user;
+  #details;
+
+  /** Wraps a whole WIT `connection` record (camelCase fields); hub authors
+   * may build one in their own tests. */
+  constructor(conn, lazy) {
+    this.#id = conn.id;
+    this.#user = conn.user ?? null;
+    this.#details = lazy === LAZY ? undefined : conn;
+  }
+
+  /** The raw WIT `connection` record. In an invoke, the first use (of this
+   * or of any lookup below but connectionId and user) asks the host. */
+  get connection() {
+    if (this.#details === undefined) this.#details = fetchDetails(this.#id, this.#user);
+    return this.#details;
   }
 
   /** The public connection id, to address this connection later. */
-  get connectionId() { return this.connection.id; }
+  get connectionId() { return this.#id; }
   /** The user id (a JWT's `sub`, or what onConnected chose), or null. */
-  get user() { return this.connection.user ?? null; }
+  get user() { return this.#user; }
   /** The hub's name, as in `/hubs/<name>`. */
   get hub() { return this.connection.hub; }
   /** The id of the node that owns the connection. */
   get node() { return this.connection.node; }
   /** The transport name, e.g. `WebSockets`. */
   get transport() { return this.connection.transport; }
-  /** The groups the connection was in when the call started, sorted. */
+  /** The groups the connection is in, sorted (as of the first lookup). */
   get groups() { return this.connection.groups; }
 
   /** A query parameter of the connect request, or null. An exact name
@@ -391,6 +425,28 @@ export class Context {
 
   /** Every attribute as `[key, values]` pairs, keys lowercase. */
   get allAttributes() { return this.connection.attributes; }
+}
+
+/**
+ * The caller's whole record from the host. Only while the call of `id`
+ * runs (a Context kept past its call must not read another caller's), and
+ * an empty one (no attributes, groups, query, headers) when the host has
+ * none: the caller is gone.
+ */
+function fetchDetails(id, user) {
+  const conn = currentCaller === id ? witCaller.details() : null;
+  if (conn && conn.id === id) return conn;
+  return {
+    id,
+    user,
+    hub: "",
+    node: "",
+    transport: "",
+    attributes: [],
+    groups: [],
+    query: [],
+    headers: [],
+  };
 }
 
 function asciiEqualFold(a, b) {
@@ -469,6 +525,7 @@ export class Router {
  * - `router`: a Router (required).
  * - `init()`: runs once on every new instance and when the host loads the
  *   file; throwing there refuses the file.
+ * - every method: `handler(ctx, ...args)`, `ctx` a Context of the caller.
  * - `onConnected(ctx)`: return nothing to accept the connection as is, a
  *   string or `{ user }` to accept it as that user; throw to refuse it.
  * - `onDisconnected(ctx, error)`: `error` is null after a clean close.
@@ -484,6 +541,7 @@ export function exportHub({ router, init, onConnected, onDisconnected }) {
       }
     },
     onConnected(conn) {
+      currentCaller = conn.id;
       try {
         const accepted = onConnected ? onConnected(new Context(conn)) : undefined;
         if (accepted === undefined || accepted === null) return { user: null };
@@ -491,6 +549,8 @@ export function exportHub({ router, init, onConnected, onDisconnected }) {
         return { user: accepted.user ?? null };
       } catch (error) {
         throw toWitError(error, "onConnected");
+      } finally {
+        currentCaller = null;
       }
     },
     onDisconnected(conn, error) {
@@ -500,11 +560,15 @@ export function exportHub({ router, init, onConnected, onDisconnected }) {
         toWitError(thrown, "onDisconnected"); // logs it; nobody to tell
       }
     },
-    invoke(conn, method, args) {
+    // `caller` is `{ id, user }`; the Context fetches the rest if asked.
+    invoke(caller, method, args) {
+      currentCaller = caller.id;
       try {
-        return router.dispatch(new Context(conn), method, args);
+        return router.dispatch(new Context(caller, LAZY), method, args);
       } catch (error) {
         throw toWitError(error, `'${method}'`);
+      } finally {
+        currentCaller = null;
       }
     },
   };
@@ -526,49 +590,65 @@ function optionalText(value, what) {
   return value === undefined || value === null ? null : text(value, what);
 }
 
+/** The WIT `selector` that selects every connection of the hub. */
+const EVERYONE = Object.freeze({
+  connection: null,
+  user: null,
+  groups: Object.freeze([]),
+  attributes: Object.freeze([]),
+  excluding: Object.freeze([]),
+});
+
 /**
  * A set of this hub's connections, narrowed step by step and resolved by
  * the host when used: `clients.withUser("bob").except(ctx.connectionId)`.
- * Each step returns a new Selection; host handles live only for the one
- * operation that uses them, so nothing accumulates in the host.
+ * Narrowing builds the WIT `selector` record in the hub's memory (no host
+ * call; every condition is ANDed); each step returns a new Selection, so
+ * one can be kept and narrowed several ways. Nothing to dispose.
  */
 export class Selection {
-  constructor(steps, timeoutMs = null) {
-    this.steps = steps;
+  /** `selector`: the WIT record `{ connection, user, groups, attributes,
+   * excluding }` (read-only); `timeoutMs`: see timeout(). */
+  constructor(selector = EVERYONE, timeoutMs = null) {
+    this.selector = selector;
     this.timeoutMs = timeoutMs;
   }
 
-  #then(step) {
-    return new Selection([...this.steps, step], this.timeoutMs);
+  #with(changes) {
+    return new Selection({ ...this.selector, ...changes }, this.timeoutMs);
   }
 
-  /** Only connections of this user. */
+  /** Only connections of this user. A second, different user selects
+   * nobody (a connection has one user), as the host would resolve it. */
   withUser(user) {
     text(user, "user");
-    return this.#then((s) => s.withUser(user));
+    const current = this.selector.user;
+    // No connection has the id "": that keeps both conditions.
+    if (current !== null && current !== user) return this.#with({ connection: "" });
+    return this.#with({ user });
   }
-  /** Only connections in this group. */
+  /** Only connections in this group (and in every group named before). */
   withGroup(group) {
     text(group, "group");
-    return this.#then((s) => s.withGroup(group));
+    return this.#with({ groups: [...this.selector.groups, group] });
   }
   /** Only connections with the attribute `key` (any value when `value` is
    * omitted, else one matching it; `*` and `?` are wildcards). */
   withAttribute(key, value = null) {
     text(key, "attribute key");
     const wanted = optionalText(value, "attribute value");
-    return this.#then((s) => s.withAttribute(key, wanted));
+    return this.#with({ attributes: [...this.selector.attributes, [key, wanted]] });
   }
   /** Without these connections: `except(id)`, `except(a, b)` or `except([a, b])`. */
   except(...ids) {
     const list = ids.flat().map((id) => text(id, "connection id"));
-    return this.#then((s) => s.except(list));
+    return this.#with({ excluding: [...this.selector.excluding, ...list] });
   }
   /** How long an invoke waits for each client (ms); the host's default
    * (`--invoke-timeout`) when not set. */
   timeout(ms) {
     const clamped = Math.min(Math.max(Math.round(Number(ms)), 0), 0xffffffff);
-    return new Selection(this.steps, Number.isFinite(clamped) ? clamped : 0xffffffff);
+    return new Selection(this.selector, Number.isFinite(clamped) ? clamped : 0xffffffff);
   }
 
   /** Fire and forget: calls `method(...args)` on every selected client.
@@ -576,7 +656,7 @@ export class Selection {
   send(method, ...args) {
     text(method, "method");
     const json = encodeArgs(args);
-    this.#use((s) => s.send(method, json));
+    host(() => witClients.send(this.selector, method, json));
   }
 
   /** Calls `method(...args)` on one selected client at a time until one
@@ -585,36 +665,20 @@ export class Selection {
   invokeOne(method, ...args) {
     text(method, "method");
     const json = encodeArgs(args);
-    return clientResult(this.#use((s) => s.invokeOne(method, json, this.timeoutMs)));
+    return clientResult(host(() => witClients.invokeOne(this.selector, method, json, this.timeoutMs)));
   }
 
   /** Calls `method(...args)` on every selected client at once; returns a
-   * ClientResult for each, answer or error. */
+   * ClientResult for each, answer or error, sorted by connection id. */
   invokeAll(method, ...args) {
     text(method, "method");
     const json = encodeArgs(args);
-    return this.#use((s) => s.invokeAll(method, json, this.timeoutMs)).map(clientResult);
+    return host(() => witClients.invokeAll(this.selector, method, json, this.timeoutMs)).map(clientResult);
   }
 
   /** The ids of the selected connections, sorted. */
   connectionIds() {
-    return this.#use((s) => s.connectionIds());
-  }
-
-  /** Builds the host's selection, runs `op` on it and drops every handle. */
-  #use(op) {
-    const handles = [];
-    try {
-      let selection = this.steps[0]();
-      handles.push(selection);
-      for (const step of this.steps.slice(1)) {
-        selection = step(selection);
-        handles.push(selection);
-      }
-      return host(() => op(selection));
-    } finally {
-      for (const handle of handles) handle[Symbol.dispose]?.();
-    }
+    return host(() => witClients.connectionIds(this.selector));
   }
 }
 
@@ -647,30 +711,18 @@ function encodeArgs(args) {
 /** Sending to clients and asking them for results. */
 export const clients = {
   /** Every connection of this hub. */
-  all: () => new Selection([() => witClients.all()]),
-  /** The connection whose call is running (empty outside a call). */
-  caller: () => new Selection([() => witClients.caller()]),
+  all: () => new Selection(),
+  /** The connection whose call is running (invoke, onConnected); outside
+   * a call, nobody. */
+  caller: () => new Selection({ ...EVERYONE, connection: currentCaller ?? "" }),
   /** One connection, by id. */
-  connection: (id) => {
-    text(id, "connection id");
-    return new Selection([() => witClients.connection(id)]);
-  },
+  connection: (id) => new Selection({ ...EVERYONE, connection: text(id, "connection id") }),
   /** Every connection of `user`. */
-  withUser: (user) => {
-    text(user, "user");
-    return new Selection([() => witClients.withUser(user)]);
-  },
+  withUser: (user) => clients.all().withUser(user),
   /** Every connection in `group`. */
-  withGroup: (group) => {
-    text(group, "group");
-    return new Selection([() => witClients.withGroup(group)]);
-  },
+  withGroup: (group) => clients.all().withGroup(group),
   /** Every connection with the attribute `key` (matching `value` if given). */
-  withAttribute: (key, value = null) => {
-    text(key, "attribute key");
-    const wanted = optionalText(value, "attribute value");
-    return new Selection([() => witClients.withAttribute(key, wanted)]);
-  },
+  withAttribute: (key, value = null) => clients.all().withAttribute(key, value),
 };
 
 // ---------------------------------------------------------------------------
@@ -730,53 +782,153 @@ export const log = {
   error: logAt("error"),
 };
 
-// QuickJS has no console, and WASI's stdout is stubbed out (it traps):
-// console.* writes to the host's log instead.
-if (typeof globalThis.console === "undefined") {
-  const line = (level) => (...parts) =>
-    witLog.log(level, parts.map((p) => (typeof p === "string" ? p : describe(p))).join(" "), []);
-  globalThis.console = {
-    log: line("info"),
-    info: line("info"),
-    debug: line("debug"),
-    trace: line("trace"),
-    warn: line("warn"),
-    error: line("error"),
+// ---------------------------------------------------------------------------
+// The sandbox's globals
+
+/** Most bytes one `crypto.getRandomValues` call fills (the Web Crypto
+ * limit, and what one `system.random-bytes` call returns). */
+const MAX_RANDOM_BYTES = 65536;
+
+/** The typed arrays `crypto.getRandomValues` fills (integers only). */
+const INTEGER_ARRAYS = [
+  "Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array",
+  "Int32Array", "Uint32Array", "BigInt64Array", "BigUint64Array",
+].flatMap((name) => (typeof globalThis[name] === "function" ? [globalThis[name]] : []));
+
+/** Milliseconds since the Unix epoch, from the host. */
+function hostNow() {
+  return Number(witSystem.now());
+}
+
+/** `len` (at most 65536) bytes from the host's cryptographic source. */
+function hostRandomBytes(len) {
+  const bytes = witSystem.randomBytes(len);
+  if (bytes.length !== len) throw new Error(`the host returned ${bytes.length} random bytes, not ${len}`);
+  return bytes;
+}
+
+/**
+ * Gives the globals that QuickJS would serve from WASI (stubbed out in a
+ * hub: every WASI import traps) the host's `system` import instead, and
+ * adds what QuickJS lacks:
+ *
+ * - `Date.now()`, `new Date()`, `Date()`: the host's clock (milliseconds);
+ * - `performance.now()`: the same clock (`performance.timeOrigin` is 0, so
+ *   it is wall-clock time, not monotonic: fine for measuring a call);
+ * - `crypto.getRandomValues(typedArray)` (up to 65536 bytes) and
+ *   `crypto.randomUUID()`: the host's cryptographic random source;
+ * - `Math.random()`: a xoshiro128** generator seeded from that source on
+ *   its first use in each instance (QuickJS's own is seeded when the
+ *   component is built, so every instance of a build would repeat it);
+ * - `console.*`: the host's log.
+ *
+ * Each reads the host only when called, never at build time (the module's
+ * top level runs while the component is built, where there is no host).
+ * The SDK installs them on its own `globalThis` inside a component (not
+ * on node, which has all of these); exported for the SDK's tests.
+ */
+export function installSandboxGlobals(g) {
+  const RealDate = g.Date;
+  const DateWithClock = new Proxy(RealDate, {
+    construct(target, args, newTarget) {
+      return Reflect.construct(target, args.length === 0 ? [hostNow()] : args, newTarget);
+    },
+    apply() {
+      return new RealDate(hostNow()).toString();
+    },
+    get(target, key, receiver) {
+      return key === "now" ? hostNow : Reflect.get(target, key, receiver);
+    },
+  });
+  define(g, "Date", DateWithClock);
+  define(g, "performance", Object.freeze({ timeOrigin: 0, now: hostNow }));
+  define(g, "crypto", Object.freeze({ getRandomValues, randomUUID }));
+  define(g.Math, "random", seededRandom());
+  if (typeof g.console === "undefined") {
+    const line = (level) => (...parts) =>
+      witLog.log(level, parts.map((p) => (typeof p === "string" ? p : describe(p))).join(" "), []);
+    define(g, "console", {
+      log: line("info"),
+      info: line("info"),
+      debug: line("debug"),
+      trace: line("trace"),
+      warn: line("warn"),
+      error: line("error"),
+    });
+  }
+}
+
+function define(g, name, value) {
+  Object.defineProperty(g, name, { value, writable: true, configurable: true, enumerable: false });
+}
+
+/** Web Crypto's `crypto.getRandomValues`. */
+function getRandomValues(array) {
+  if (!INTEGER_ARRAYS.some((Type) => array instanceof Type)) {
+    throw new TypeError("crypto.getRandomValues needs an integer typed array (Uint8Array, ...)");
+  }
+  if (array.byteLength > MAX_RANDOM_BYTES) {
+    const error = new Error(
+      `crypto.getRandomValues: ${array.byteLength} bytes asked for, at most ${MAX_RANDOM_BYTES} at once`,
+    );
+    error.name = "QuotaExceededError";
+    throw error;
+  }
+  if (array.byteLength > 0) {
+    new Uint8Array(array.buffer, array.byteOffset, array.byteLength).set(hostRandomBytes(array.byteLength));
+  }
+  return array;
+}
+
+/** Web Crypto's `crypto.randomUUID`: a version 4 UUID. */
+function randomUUID() {
+  const b = hostRandomBytes(16);
+  const hex = [];
+  for (let i = 0; i < 16; i++) {
+    let byte = b[i];
+    if (i === 6) byte = (byte & 0x0f) | 0x40; // version 4
+    if (i === 8) byte = (byte & 0x3f) | 0x80; // RFC 4122 variant
+    hex.push(byte.toString(16).padStart(2, "0"));
+  }
+  const h = hex.join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** `Math.random` as xoshiro128** (53-bit doubles), seeded from the host
+ * on first use: the state is unseeded in the build's snapshot, so every
+ * instance seeds its own. */
+function seededRandom() {
+  let s = null;
+  const next = () => {
+    const result = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;
+    const t = s[1] << 9;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 11);
+    return result;
+  };
+  return function random() {
+    if (s === null) {
+      const seed = new Int32Array(4);
+      getRandomValues(seed);
+      if ((seed[0] | seed[1] | seed[2] | seed[3]) === 0) seed[0] = 1; // all-zero never moves
+      s = seed;
+    }
+    return ((next() >>> 5) * 67108864 + (next() >>> 6)) / 9007199254740992;
   };
 }
 
-// The component is built with every WASI import stubbed out (the host
-// refuses QuickJS's filesystem imports, and componentize-qjs stubs all of
-// WASI or none), so reading the clock traps with a bare wasm backtrace.
-// Fail with a JavaScript error that says why instead (inside the component
-// only: node, which runs the SDK's unit tests, has a clock).
-function noClock(what) {
-  return () => {
-    throw new Error(`${what} is not available in a wasmhub JavaScript hub: it has no clock`);
-  };
+function rotl(x, k) {
+  return (x << k) | (x >>> (32 - k));
 }
-if (typeof globalThis.process === "undefined" && !globalThis.Date.__wasmhubGuarded) {
-  const RealDate = globalThis.Date;
-  RealDate.now = noClock("Date.now()");
-  globalThis.Date = new Proxy(RealDate, {
-    construct(target, args, newTarget) {
-      if (args.length === 0) noClock("new Date()")();
-      return Reflect.construct(target, args, newTarget);
-    },
-    apply: noClock("Date()"),
-    get(target, key, receiver) {
-      return key === "__wasmhubGuarded" ? true : Reflect.get(target, key, receiver);
-    },
-  });
-  try {
-    Object.defineProperty(globalThis, "performance", {
-      value: Object.freeze({ now: noClock("performance.now()") }),
-      writable: true,
-      configurable: true,
-    });
-  } catch {
-    // left as it is: it traps when read
-  }
+
+// Inside a component only: node (the SDK's unit tests) has all of these.
+if (typeof globalThis.process === "undefined" && !globalThis[Symbol.for("wasmhub.sandbox")]) {
+  installSandboxGlobals(globalThis);
+  globalThis[Symbol.for("wasmhub.sandbox")] = true;
 }
 
 // ---------------------------------------------------------------------------

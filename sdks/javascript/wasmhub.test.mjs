@@ -18,12 +18,14 @@ const {
   Internal,
   Unavailable,
   Context,
+  Selection,
   clients,
   groups,
   presence,
   exportHub,
   compareStrings,
   trim,
+  installSandboxGlobals,
   BINDING_ERROR,
 } = sdk;
 
@@ -42,6 +44,19 @@ const conn = (over = {}) => ({
     ["Name", "other"],
   ],
   headers: [["x-custom", "42"]],
+  ...over,
+});
+
+/** What `invoke` gets: the caller's id and user. */
+const caller = (over = {}) => ({ id: "c1", user: "alice", ...over });
+
+/** The WIT selector with these conditions. */
+const selector = (over = {}) => ({
+  connection: null,
+  user: null,
+  groups: [],
+  attributes: [],
+  excluding: [],
   ...over,
 });
 
@@ -181,13 +196,13 @@ test("the export turns errors into the WIT variant", () => {
     }
     assert.fail("did not throw");
   };
-  assert.deepEqual(raises(() => handler.invoke(conn(), "notfound", "[]")), { tag: "not-found", val: "no such room" });
-  assert.deepEqual(raises(() => handler.invoke(conn(), "Nope", "[]")), { tag: "method-not-found", val: "Nope" });
-  const bug = raises(() => handler.invoke(conn(), "Bug", "[]"));
+  assert.deepEqual(raises(() => handler.invoke(caller(), "notfound", "[]")), { tag: "not-found", val: "no such room" });
+  assert.deepEqual(raises(() => handler.invoke(caller(), "Nope", "[]")), { tag: "method-not-found", val: "Nope" });
+  const bug = raises(() => handler.invoke(caller(), "Bug", "[]"));
   assert.equal(bug.tag, "internal");
   assert.match(bug.val, /^TypeError: /);
   assert.equal(fake.logs.at(-1)[0], "error");
-  assert.deepEqual(raises(() => handler.invoke(conn(), "Str", "[]")), { tag: "internal", val: 'uncaught "plain"' });
+  assert.deepEqual(raises(() => handler.invoke(caller(), "Str", "[]")), { tag: "internal", val: 'uncaught "plain"' });
 });
 
 test("onConnected: nothing, a name or { user }; a throw refuses", () => {
@@ -216,24 +231,99 @@ test("onConnected: nothing, a name or { user }; a throw refuses", () => {
   assert.throws(() => exportHub({ router: new Router(), init: () => { throw new Unavailable("x"); } }).init());
 });
 
-test("selections narrow, send JSON argument lists and drop every handle", () => {
-  clients.withGroup("room").except("c1", ["c2"]).withAttribute("role").send("Message", { a: 1 }, undefined);
+test("an invoke gets the caller's id and user; details are fetched once, when asked for", () => {
+  const seen = [];
+  const handler = exportHub({
+    router: new Router()
+      .method("Who", (ctx) => [ctx.connectionId, ctx.user])
+      .method("Name", (ctx) => [ctx.query("name"), ctx.attribute("role"), ctx.groups, ctx.hub, ctx.transport])
+      .method("Keep", (ctx) => {
+        seen.push(ctx);
+      }),
+  });
+  fake.details = conn();
+  assert.equal(handler.invoke(caller(), "Who", "[]"), '["c1","alice"]');
+  assert.equal(handler.invoke(caller({ user: null }), "Who", "[]"), '["c1",null]');
+  assert.deepEqual(fake.calls, [], "no details for the id and user");
+  assert.equal(handler.invoke(caller(), "Name", "[]"), '["alice","admin",["lobby"],"chat","WebSockets"]');
+  assert.deepEqual(fake.calls, [["details"]], "one details call for every lookup of a call");
+
+  // The caller is gone: an empty record, with the id and user it had.
+  fake.calls = [];
+  fake.details = null;
+  assert.equal(handler.invoke(caller(), "Name", "[]"), '[null,null,[],"",""]');
+  assert.deepEqual(fake.calls, [["details"]]);
+
+  // A context kept past its call never reads the next caller's record.
+  handler.invoke(caller(), "Keep", "[]");
+  fake.details = conn({ id: "c2", query: [["name", "bob"]] });
+  fake.calls = [];
+  assert.equal(seen[0].query("name"), null);
+  assert.deepEqual(fake.calls, []);
+  assert.equal(seen[0].connectionId, "c1");
+});
+
+test("onConnected and onDisconnected get the whole record; no details call", () => {
+  const seen = [];
+  const handler = exportHub({
+    router: new Router(),
+    onConnected: (ctx) => {
+      seen.push(ctx.query("name"), ctx.header("x-custom"), clients.caller().selector.connection);
+    },
+    onDisconnected: (ctx) => seen.push(ctx.attributes("role")),
+  });
+  handler.onConnected(conn());
+  handler.onDisconnected(conn(), null);
+  assert.deepEqual(seen, ["alice", "42", "c1", ["admin", "dev"]]);
+  assert.deepEqual(fake.calls, []);
+});
+
+test("selections build the WIT selector in memory; the host sees it on use", () => {
+  const room = clients.withGroup("room");
+  const narrowed = room.except("c1", ["c2"]).withAttribute("role").withGroup("vip").withAttribute("tier", "g*");
+  assert.deepEqual(fake.calls, [], "narrowing calls nobody");
+  narrowed.send("Message", { a: 1 }, undefined);
+  room.send("Message");
   assert.deepEqual(fake.calls, [
     [
       "send",
-      [["withGroup", "room"], ["except", ["c1", "c2"]], ["withAttribute", "role", null]],
+      selector({ groups: ["room", "vip"], attributes: [["role", null], ["tier", "g*"]], excluding: ["c1", "c2"] }),
       "Message",
       '[{"a":1},null]',
     ],
+    ["send", selector({ groups: ["room"] }), "Message", "[]"],
   ]);
-  assert.equal(fake.live.size, 0);
+  assert.deepEqual(clients.all().selector, selector());
+  assert.deepEqual(new Selection().selector, selector());
+  assert.deepEqual(clients.connection("c9").withUser("bob").selector, selector({ connection: "c9", user: "bob" }));
+  assert.deepEqual(clients.withAttribute("k", "v").except([]).selector, selector({ attributes: [["k", "v"]] }));
+  assert.deepEqual(clients.withUser("bob").withUser("bob").selector, selector({ user: "bob" }));
+  // A connection has one user: two different users select nobody.
+  assert.deepEqual(clients.withUser("a").withUser("b").selector, selector({ connection: "", user: "a" }));
+});
+
+test("clients.caller() is the running call's connection, nobody outside a call", () => {
+  assert.deepEqual(clients.caller().selector, selector({ connection: "" }));
+  const handler = exportHub({
+    router: new Router().method("Ping", (ctx) => clients.caller().send("Pong", ctx.connectionId)),
+  });
+  handler.invoke(caller({ id: "c7" }), "Ping", "[]");
+  assert.deepEqual(fake.calls, [["send", selector({ connection: "c7" }), "Pong", '["c7"]']]);
+  assert.deepEqual(clients.caller().selector, selector({ connection: "" }), "cleared after the call");
+  const failing = exportHub({
+    router: new Router().method("Fail", () => {
+      throw new NotFound("x");
+    }),
+  });
+  assert.throws(() => failing.invoke(caller({ id: "c8" }), "Fail", "[]"));
+  assert.equal(clients.caller().selector.connection, "", "cleared after a failed call");
 });
 
 test("invokeOne and invokeAll return plain results", () => {
   fake.answers.invokeOne = { connectionId: "c2", user: null, value: { tag: "ok", val: '"42"' } };
   const one = clients.withUser("bob").timeout(1500).invokeOne("Question", "q?");
   assert.deepEqual(one, { connectionId: "c2", user: null, ok: true, value: "42" });
-  assert.deepEqual(fake.calls[0], ["invokeOne", [["withUser", "bob"]], "Question", '["q?"]', 1500]);
+  assert.deepEqual(fake.calls[0], ["invokeOne", selector({ user: "bob" }), "Question", '["q?"]', 1500]);
   fake.answers.invokeAll = [
     { connectionId: "c1", user: "a", value: { tag: "ok", val: "null" } },
     { connectionId: "c2", user: "b", value: { tag: "err", val: "Error: busy" } },
@@ -242,17 +332,22 @@ test("invokeOne and invokeAll return plain results", () => {
     { connectionId: "c1", user: "a", ok: true, value: null },
     { connectionId: "c2", user: "b", ok: false, error: "Error: busy" },
   ]);
-  assert.equal(fake.calls[1][4], null);
-  assert.equal(fake.live.size, 0);
+  assert.deepEqual(fake.calls[1], ["invokeAll", selector(), "Question", "[]", null]);
+  assert.equal(clients.withGroup("g").timeout(-5).timeoutMs, 0);
+  assert.equal(clients.withGroup("g").timeout(1e20).withUser("u").timeoutMs, 0xffffffff);
+  fake.answers.connectionIds = ["c1", "c2"];
+  assert.deepEqual(clients.withGroup("g").connectionIds(), ["c1", "c2"]);
+  assert.deepEqual(fake.calls[2], ["connectionIds", selector({ groups: ["g"] })]);
 });
 
-test("import errors are thrown as HubErrors, and handles are dropped anyway", () => {
+test("import errors are thrown as HubErrors", () => {
   fake.failNext = { tag: "no-client-responded", val: "no connection is selected" };
   assert.throws(
     () => clients.withUser("nobody").invokeOne("Question", "q"),
     (e) => e instanceof NoClientResponded && e.message === "no connection is selected",
   );
-  assert.equal(fake.live.size, 0);
+  fake.failNext = { tag: "unavailable", val: "backplane away" };
+  assert.throws(() => clients.all().send("M"), (e) => e instanceof Unavailable);
   fake.failNext = { tag: "not-found", val: "connection 'x' does not exist" };
   assert.throws(() => groups.add("x", "g"), (e) => e instanceof NotFound && e.kind === "NotFound");
   fake.answers.isUserOnline = true;
@@ -264,12 +359,13 @@ test("arguments the WIT types as strings are checked before the host is called",
   assert.throws(() => clients.withUser(5), /user must be a string, not number/);
   assert.throws(() => clients.all().withGroup(null), /group must be a string, not null/);
   assert.throws(() => clients.all().except(["c1", 2]), /connection id must be a string/);
+  assert.throws(() => clients.connection(undefined), /connection id must be a string, not undefined/);
+  assert.throws(() => clients.withAttribute("k", 1), /attribute value must be a string/);
   assert.throws(() => groups.add("c1", undefined), /group must be a string, not undefined/);
   assert.throws(() => presence.isUserOnline(["bob"]), /user must be a string, not an array/);
   assert.throws(() => clients.all().send(1, "x"), /method must be a string/);
   assert.throws(() => sdk.log.log("loud", "x"), /log level/);
   assert.deepEqual(fake.calls, []);
-  assert.equal(fake.live.size, 0);
 });
 
 test("a client result that is not JSON is that client's error", () => {
@@ -283,4 +379,49 @@ test("strings sort as in Rust; trim is Rust's", () => {
   assert.deepEqual(["b", "a", "\u{1F600}", "\uFF5E", "B"].sort(compareStrings), ["B", "a", "b", "\uFF5E", "\u{1F600}"]);
   assert.equal(trim("  \u0085bob\u3000\t"), "bob");
   assert.equal(trim("\uFEFFbob"), "\uFEFFbob");
+});
+
+test("the sandbox's clock, crypto and Math.random come from the host's system import", () => {
+  const g = { Date, Math: Object.create(Math), console: {} };
+  installSandboxGlobals(g);
+  fake.now = 1_234_567_890_123;
+  assert.equal(g.Date.now(), 1_234_567_890_123);
+  assert.equal(new g.Date().getTime(), 1_234_567_890_123);
+  assert.equal(g.Date(), new Date(1_234_567_890_123).toString());
+  assert.equal(new g.Date(5).getTime(), 5, "given values are left alone");
+  assert.equal(new g.Date("2020-01-01T00:00:00Z").getTime(), 1577836800000);
+  assert.equal(g.Date.UTC(2020, 0, 1), 1577836800000);
+  assert.ok(new g.Date() instanceof Date && new g.Date() instanceof g.Date);
+  class Later extends g.Date {}
+  assert.equal(new Later().getTime(), 1_234_567_890_123);
+  assert.equal(g.performance.now(), 1_234_567_890_123);
+  assert.equal(g.performance.timeOrigin, 0);
+
+  const bytes = g.crypto.getRandomValues(new Uint8Array(4));
+  assert.deepEqual([...bytes], [0, 1, 2, 3]);
+  const words = g.crypto.getRandomValues(new Uint16Array(new ArrayBuffer(8), 2, 2));
+  assert.deepEqual([...new Uint8Array(words.buffer)], [0, 0, 4, 5, 6, 7, 0, 0]);
+  assert.throws(() => g.crypto.getRandomValues(new Float64Array(1)), TypeError);
+  assert.throws(() => g.crypto.getRandomValues([1, 2]), TypeError);
+  assert.throws(() => g.crypto.getRandomValues(new Uint8Array(65537)), (e) => e.name === "QuotaExceededError");
+  assert.equal(g.crypto.getRandomValues(new Uint8Array(65536)).length, 65536);
+  fake.nextByte = 0xff;
+  assert.match(g.crypto.randomUUID(), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+
+  // Seeded from the host on first use; different seeds, different sequences.
+  fake.nextByte = 1;
+  const first = Array.from({ length: 1000 }, () => g.Math.random());
+  assert.ok(first.every((x) => x >= 0 && x < 1));
+  assert.ok(new Set(first).size === 1000);
+  const mean = first.reduce((a, b) => a + b) / first.length;
+  assert.ok(Math.abs(mean - 0.5) < 0.05, `mean ${mean}`);
+  const other = { Date, Math: Object.create(Math), console: {} };
+  installSandboxGlobals(other);
+  fake.nextByte = 1;
+  assert.equal(other.Math.random(), first[0], "same seed, same sequence");
+  const third = { Date, Math: Object.create(Math), console: {} };
+  installSandboxGlobals(third);
+  fake.nextByte = 77;
+  assert.notEqual(third.Math.random(), first[0]);
+  assert.equal(Date.now === g.Date.now, false, "node's own Date is untouched");
 });

@@ -1,24 +1,31 @@
 // A fake host for the SDK's unit tests: every import of the hub world
-// (`wasmhub:hub/clients`, `groups`, `presence`, `log`), recording calls and
-// failing as componentize-qjs does (an Error whose `payload` is the WIT
-// `{ tag, val }`). hooks.mjs maps the `wasmhub:hub/*` specifiers here.
+// (`wasmhub:hub/clients`, `groups`, `presence`, `caller`, `system`, `log`),
+// recording calls and failing as componentize-qjs does (an Error whose
+// `payload` is the WIT `{ tag, val }`). hooks.mjs maps the `wasmhub:hub/*`
+// specifiers here.
 
 /** What the tests arrange and inspect. */
 export const fake = {
   calls: [],
   logs: [],
-  /** Live selection handles (dropped ones are removed). */
-  live: new Set(),
   /** Error to throw from the next import call, as `{ tag, val }`. */
   failNext: null,
-  /** What invokeOne/invokeAll/presence calls return. */
+  /** What invokeOne/invokeAll/connectionIds/presence calls return. */
   answers: {},
+  /** The record `caller.details()` returns (null: none). */
+  details: null,
+  /** The time `system.now()` returns (ms since the epoch). */
+  now: 1_700_000_000_000,
+  /** The next byte `system.randomBytes` returns (they count up from it). */
+  nextByte: 0,
   reset() {
     this.calls = [];
     this.logs = [];
-    this.live = new Set();
     this.failNext = null;
     this.answers = {};
+    this.details = null;
+    this.now = 1_700_000_000_000;
+    this.nextByte = 0;
   },
 };
 
@@ -33,45 +40,25 @@ function record(name, ...args) {
   }
 }
 
-class Selection {
-  constructor(steps) {
-    this.steps = steps;
-    fake.live.add(this);
-  }
-  #step(step) {
-    return new Selection([...this.steps, step]);
-  }
-  withUser(user) { return this.#step(["withUser", user]); }
-  withGroup(group) { return this.#step(["withGroup", group]); }
-  withAttribute(key, value) { return this.#step(["withAttribute", key, value]); }
-  except(ids) { return this.#step(["except", ids]); }
-  send(method, args) {
-    record("send", this.steps, method, args);
-  }
-  invokeOne(method, args, timeout) {
-    record("invokeOne", this.steps, method, args, timeout);
-    return fake.answers.invokeOne;
-  }
-  invokeAll(method, args, timeout) {
-    record("invokeAll", this.steps, method, args, timeout);
-    return fake.answers.invokeAll;
-  }
-  connectionIds() {
-    record("connectionIds", this.steps);
-    return fake.answers.connectionIds ?? [];
-  }
-  [Symbol.dispose]() {
-    fake.live.delete(this);
-  }
-}
+/** A deep copy of what the SDK passed, as the canonical ABI would lower it. */
+const copy = (value) => JSON.parse(JSON.stringify(value));
 
 // clients
-export const all = () => new Selection([["all"]]);
-export const caller = () => new Selection([["caller"]]);
-export const connection = (id) => new Selection([["connection", id]]);
-export const withUser = (user) => new Selection([["withUser", user]]);
-export const withGroup = (group) => new Selection([["withGroup", group]]);
-export const withAttribute = (key, value) => new Selection([["withAttribute", key, value]]);
+export function send(to, method, args) {
+  record("send", copy(to), method, args);
+}
+export function invokeOne(to, method, args, timeout) {
+  record("invokeOne", copy(to), method, args, timeout);
+  return fake.answers.invokeOne;
+}
+export function invokeAll(to, method, args, timeout) {
+  record("invokeAll", copy(to), method, args, timeout);
+  return fake.answers.invokeAll;
+}
+export function connectionIds(to) {
+  record("connectionIds", copy(to));
+  return fake.answers.connectionIds ?? [];
+}
 
 // groups
 export function add(connectionId, group) {
@@ -95,6 +82,21 @@ export const isUserOnline = (user) => {
   record("isUserOnline", user);
   return fake.answers.isUserOnline ?? false;
 };
+
+// caller
+export function details() {
+  record("details");
+  return fake.details;
+}
+
+// system (not recorded in `calls`: the clock and random source are
+// inspected through `now` and `nextByte`)
+export const now = () => fake.now;
+export function randomBytes(len) {
+  const bytes = new Uint8Array(Math.min(len, 65536));
+  for (let i = 0; i < bytes.length; i++) bytes[i] = fake.nextByte++ & 0xff;
+  return bytes;
+}
 
 // log
 export function log(level, message, fields) {

@@ -15,10 +15,12 @@ from typing import Any, List, Optional
 from unittest import mock
 
 from componentize_py_types import Err, Ok
+from wit_world.imports import caller as wit_caller
 from wit_world.imports import clients as wit_clients
 from wit_world.imports import groups as wit_groups
 from wit_world.imports import log as wit_log
 from wit_world.imports import presence as wit_presence
+from wit_world.imports import system as wit_system
 from wit_world.imports import types as wit
 
 import wasmhub
@@ -37,6 +39,7 @@ from wasmhub import (
     groups,
     log,
     presence,
+    system,
 )
 from wasmhub.errors import from_wit, host_call
 
@@ -108,6 +111,14 @@ def sample_hub() -> Hub:
     @hub.method("Point")
     def point(ctx):
         return Point(1, None)
+
+    @hub.method("Me")
+    def me(ctx):
+        return [ctx.connection_id, ctx.user, clients.caller().selector.connection]
+
+    @hub.method("Lang")
+    def lang(ctx):
+        return [ctx.query("lang"), ctx.transport, ctx.groups]
 
     return hub
 
@@ -222,7 +233,7 @@ class HandlerTests(unittest.TestCase):
 
     def test_invoke_raises_the_wit_variant(self):
         handler = sample_hub().handler()()
-        self.assertEqual(handler.invoke(connection(), "Echo", '["x"]'), '"x"')
+        self.assertEqual(handler.invoke(wit.Caller("c1", "alice"), "Echo", '["x"]'), '"x"')
         cases = [
             ("Fail", wit.HubError_NotFound("gone")),
             ("Nope", wit.HubError_MethodNotFound("Nope")),
@@ -230,8 +241,26 @@ class HandlerTests(unittest.TestCase):
         ]
         for method, expected in cases:
             with self.assertRaises(Err) as caught:
-                handler.invoke(connection(), method, "[]")
+                handler.invoke(wit.Caller("c1", "alice"), method, "[]")
             self.assertEqual(caught.exception.value, expected)
+
+    def test_invoke_gets_the_caller_and_fetches_details_once_when_asked(self):
+        handler = sample_hub().handler()()
+        fetched = []
+
+        def details():
+            fetched.append(True)
+            return connection(id="c7", user="bob", query=[("Lang", "fr")], groups=["a", "b"])
+
+        with mock.patch.object(wit_caller, "details", details):
+            self.assertEqual(handler.invoke(wit.Caller("c7", "bob"), "Me", "[]"), '["c7","bob","c7"]')
+            self.assertEqual(fetched, [], "id and user come with the call")
+            self.assertEqual(handler.invoke(wit.Caller("c7", "bob"), "Lang", "[]"), '["fr","WebSockets",["a","b"]]')
+            self.assertEqual(fetched, [True], "one host call for three lookups")
+            handler.invoke(wit.Caller("c7", "bob"), "Lang", "[]")
+            self.assertEqual(len(fetched), 2, "once per call, not cached across calls")
+        # Between calls, `clients.caller()` selects nobody.
+        self.assertEqual(clients.caller().selector.connection, "")
 
     def test_on_connected_accepts_names_and_refuses(self):
         hub = Hub()
@@ -249,7 +278,9 @@ class HandlerTests(unittest.TestCase):
             return Accepted(user=name) if name else None
 
         handler = hub.handler()()
-        on = lambda name: handler.on_connected(connection(query=[("name", name)]))  # noqa: E731
+        with mock.patch.object(wit_caller, "details", lambda: self.fail("on_connected has the record")):
+            on = lambda name: handler.on_connected(connection(query=[("name", name)]))  # noqa: E731
+            self.assertEqual(on("alice"), wit.Accepted(user="alice"))
         self.assertEqual(on("alice"), wit.Accepted(user="alice"))
         self.assertEqual(on("bob"), wit.Accepted(user="bob"))
         self.assertEqual(on(""), wit.Accepted(user=None))
@@ -325,6 +356,22 @@ class ContextTests(unittest.TestCase):
         self.assertEqual(ctx().query("lang"), "en")
         self.assertIsNone(ctx().query("missing"))
 
+    def test_a_caller_fetches_the_rest_lazily(self):
+        c = Context(wit.Caller("c2", None))
+        with mock.patch.object(wit_caller, "details", lambda: connection(id="c2", user=None, hub="h")):
+            self.assertEqual((c.connection_id, c.user), ("c2", None))
+            self.assertEqual(c.hub, "h")
+            self.assertEqual(c.connection.id, "c2")
+        self.assertEqual(c.attribute("role"), "admin", "kept for the rest of the call")
+
+    def test_a_caller_that_is_gone_has_only_its_id_and_user(self):
+        with mock.patch.object(wit_caller, "details", lambda: None):
+            c = Context(wit.Caller("c3", "eve"))
+            self.assertIsNone(c.query("name"))
+            self.assertEqual((c.groups, c.transport, c.connection.user), ([], "", "eve"))
+        # Off the component (bindings unpatched), the same.
+        self.assertEqual(Context(wit.Caller("c4", None)).groups, [])
+
     def test_headers_and_attributes_ignore_case(self):
         c = ctx()
         self.assertEqual(c.header("User-Agent"), "test")
@@ -334,58 +381,74 @@ class ContextTests(unittest.TestCase):
         self.assertIsNone(c.attribute("none"))
 
 
-class FakeSelection:
-    """Records what a hub does with a selection."""
+def selector(connection=None, user=None, groups=(), attributes=(), excluding=()) -> wit.Selector:
+    return wit.Selector(connection, user, list(groups), list(attributes), list(excluding))
 
-    def __init__(self, log, path, results=None):
-        self.log, self.path, self.results = log, path, results or {}
 
-    def _narrow(self, step):
-        return FakeSelection(self.log, self.path + [step], self.results)
+class SelectionTests(unittest.TestCase):
+    def test_starting_points(self):
+        self.assertEqual(clients.all().selector, selector())
+        self.assertEqual(clients.connection("c1").selector, selector(connection="c1"))
+        self.assertEqual(clients.with_user("bob").selector, selector(user="bob"))
+        self.assertEqual(clients.with_group("room").selector, selector(groups=["room"]))
+        self.assertEqual(clients.with_attribute("role").selector, selector(attributes=[("role", None)]))
+        self.assertEqual(
+            clients.with_attribute("role", "adm*").selector, selector(attributes=[("role", "adm*")])
+        )
 
-    def with_user(self, user):
-        return self._narrow(("user", user))
+    def test_narrowing_builds_one_selector_and_leaves_the_original(self):
+        room = clients.with_group("room")
+        narrowed = room.with_user("bob").with_attribute("role", "adm*").with_group("vip").except_(["c9"])
+        self.assertEqual(
+            narrowed.selector,
+            selector(user="bob", groups=["room", "vip"], attributes=[("role", "adm*")], excluding=["c9"]),
+        )
+        self.assertEqual(room.selector, selector(groups=["room"]))
+        self.assertEqual(room.except_("c1").except_(["c2", "c3"]).selector.excluding, ["c1", "c2", "c3"])
+        self.assertEqual(narrowed, clients.with_group("room").with_user("bob").with_attribute("role", "adm*").with_group("vip").except_("c9"))
+        self.assertIn("user='bob'", repr(narrowed))
 
-    def with_group(self, group):
-        return self._narrow(("group", group))
+    def test_two_users_select_nobody(self):
+        self.assertEqual(clients.with_user("a").with_user("a").selector, selector(user="a"))
+        nobody = clients.with_user("a").with_user("b").selector
+        self.assertEqual((nobody.connection, nobody.user), ("", "a"))
 
-    def with_attribute(self, key, value):
-        return self._narrow(("attribute", key, value))
+    def test_caller_outside_a_call_selects_nobody(self):
+        self.assertEqual(clients.caller().selector, selector(connection=""))
 
-    def except_(self, ids):
-        return self._narrow(("except", ids))
-
-    def send(self, method, args):
-        self.log.append(("send", self.path, method, args))
-
-    def invoke_one(self, method, args, timeout_ms):
-        self.log.append(("invoke_one", self.path, method, args, timeout_ms))
-        outcome = self.results.get("one")
-        if isinstance(outcome, Err):
-            raise outcome
-        return outcome
-
-    def invoke_all(self, method, args, timeout_ms):
-        self.log.append(("invoke_all", self.path, method, args, timeout_ms))
-        return self.results.get("all", [])
-
-    def connection_ids(self):
-        return ["a", "b"]
+    def test_names_must_be_strings(self):
+        with self.assertRaisesRegex(TypeError, "a user must be a str, not NoneType"):
+            clients.with_user(None)
+        with self.assertRaises(TypeError):
+            clients.all().with_group(5)
 
 
 class ClientsTests(unittest.TestCase):
+    """What reaches the host: one call per send/invoke, with the selector."""
+
     def setUp(self):
         self.calls = []
         self.results = {}
-        for name, step in [("with_user", "user"), ("with_group", "group")]:
-            patcher = mock.patch.object(
-                wit_clients, name, lambda v, step=step: FakeSelection(self.calls, [(step, v)], self.results)
-            )
+
+        def fake(name):
+            def call(to, *rest):
+                self.assertIsInstance(to, wit.Selector)
+                self.calls.append((name, to, *rest))
+                outcome = self.results.get(name)
+                if isinstance(outcome, Err):
+                    raise outcome
+                return outcome
+
+            return call
+
+        for name in ["send", "invoke_one", "invoke_all", "connection_ids"]:
+            patcher = mock.patch.object(wit_clients, name, fake(name))
             patcher.start()
             self.addCleanup(patcher.stop)
-        patcher = mock.patch.object(wit_clients, "all", lambda: FakeSelection(self.calls, [("all",)], self.results))
-        patcher.start()
-        self.addCleanup(patcher.stop)
+
+    def test_building_a_selection_calls_nothing(self):
+        clients.with_group("lobby").with_user("bob").with_attribute("x").except_("c1")
+        self.assertEqual(self.calls, [])
 
     def test_send_encodes_the_arguments_as_a_json_array(self):
         clients.with_group("lobby").except_("c1").send("Message", {"room": "lobby", "from": "a", "text": "é"})
@@ -393,26 +456,31 @@ class ClientsTests(unittest.TestCase):
         self.assertEqual(
             self.calls,
             [
-                ("send", [("group", "lobby"), ("except", ["c1"])], "Message", '[{"room":"lobby","from":"a","text":"é"}]'),
-                ("send", [("all",), ("attribute", "role", None)], "Ping", "[]"),
+                ("send", selector(groups=["lobby"], excluding=["c1"]), "Message", '[{"room":"lobby","from":"a","text":"é"}]'),
+                ("send", selector(attributes=[("role", None)]), "Ping", "[]"),
             ],
         )
 
+    def test_send_raises_hub_errors(self):
+        self.results["send"] = Err(wit.HubError_Unavailable("redis away"))
+        with self.assertRaises(wasmhub.Unavailable):
+            clients.all().send("Ping")
+
     def test_invoke_one_decodes_the_answer(self):
-        self.results["one"] = wit.ClientResult("c2", "bob", Ok('{"n":42}'))
+        self.results["invoke_one"] = wit.ClientResult("c2", "bob", Ok('{"n":42}'))
         result = clients.with_user("bob").invoke_one("Question", "q?", timeout=1.5)
         self.assertEqual(result, clients.ClientResult("c2", "bob", True, {"n": 42}))
-        self.assertEqual(self.calls[-1], ("invoke_one", [("user", "bob")], "Question", '["q?"]', 1500))
+        self.assertEqual(self.calls[-1], ("invoke_one", selector(user="bob"), "Question", '["q?"]', 1500))
 
     def test_invoke_one_raises_no_client_responded(self):
-        self.results["one"] = Err(wit.HubError_NoClientResponded("c2: busy"))
+        self.results["invoke_one"] = Err(wit.HubError_NoClientResponded("c2: busy"))
         with self.assertRaises(NoClientResponded) as caught:
             clients.with_user("bob").invoke_one("Question", "q?")
         self.assertEqual(caught.exception.message, "c2: busy")
         self.assertIsNone(self.calls[-1][4])
 
     def test_invoke_all_returns_answers_and_errors(self):
-        self.results["all"] = [
+        self.results["invoke_all"] = [
             wit.ClientResult("c1", "alice", Ok('"yes"')),
             wit.ClientResult("c2", None, Err("disconnected")),
         ]
@@ -424,12 +492,97 @@ class ClientsTests(unittest.TestCase):
                 clients.ClientResult("c2", None, False, error="disconnected"),
             ],
         )
+        self.assertEqual(self.calls[-1], ("invoke_all", selector(groups=["room"]), "Question", '["lunch?"]', None))
 
     def test_timeouts_are_clamped_to_u32_milliseconds(self):
-        self.results["one"] = wit.ClientResult("c2", "bob", Ok("null"))
+        self.results["invoke_one"] = wit.ClientResult("c2", "bob", Ok("null"))
         clients.with_user("bob").invoke_one("Q", timeout=10**12)
         self.assertEqual(self.calls[-1][4], 2**32 - 1)
+        clients.with_user("bob").invoke_one("Q", timeout=-1)
+        self.assertEqual(self.calls[-1][4], 0)
+
+    def test_connection_ids(self):
+        self.results["connection_ids"] = ["a", "b"]
         self.assertEqual(clients.all().connection_ids(), ["a", "b"])
+        self.assertEqual(self.calls[-1], ("connection_ids", selector()))
+
+    def test_caller_in_a_call_is_that_connection(self):
+        hub = Hub()
+
+        @hub.method("Poke")
+        def poke(ctx):
+            clients.caller().send("Poked")
+
+        @hub.on_connected
+        def connected(ctx):
+            clients.caller().send("Welcome")
+
+        handler = hub.handler()()
+        with mock.patch.object(wit_log, "log", lambda *a: None):
+            handler.on_connected(connection(id="c5"))
+            handler.invoke(wit.Caller("c6", None), "Poke", "[]")
+        self.assertEqual(
+            self.calls,
+            [("send", selector(connection="c5"), "Welcome", "[]"), ("send", selector(connection="c6"), "Poked", "[]")],
+        )
+
+
+class SystemTests(unittest.TestCase):
+    def test_off_the_component_cpython_answers(self):
+        self.assertFalse(system._IN_COMPONENT)
+        import time
+
+        self.assertLess(abs(wasmhub.now() - time.time() * 1000), 5000)
+        self.assertEqual(len(wasmhub.random_bytes(16)), 16)
+        with self.assertRaises(ValueError):
+            wasmhub.random_bytes(-1)
+
+    def test_in_the_component_the_host_answers(self):
+        asked = []
+
+        def random_bytes(n):
+            asked.append(n)
+            return bytes(i % 256 for i in range(min(n, 65536)))
+
+        with mock.patch.object(system, "_IN_COMPONENT", True), mock.patch.object(
+            wit_system, "now", lambda: 1_700_000_000_123
+        ), mock.patch.object(wit_system, "random_bytes", random_bytes):
+            self.assertEqual(wasmhub.now(), 1_700_000_000_123)
+            self.assertEqual(wasmhub.random_bytes(3), bytes([0, 1, 2]))
+            self.assertIsInstance(wasmhub.random_bytes(3), bytes)
+            self.assertEqual(wasmhub.random_bytes(0), b"")
+            self.assertEqual(len(wasmhub.random_bytes(150_000)), 150_000)
+            self.assertEqual(asked[-3:], [65536, 65536, 150_000 - 2 * 65536], "in chunks the host serves")
+
+    def test_the_standard_library_patches(self):
+        import types
+
+        clock = [1_700_000_000_500]
+        fake_time = types.SimpleNamespace()
+        fake_os = types.SimpleNamespace()
+        fake_random = types.SimpleNamespace(_urandom=None, seed=lambda a: seeded.append(a))
+        seeded = []
+        with mock.patch.object(system, "_IN_COMPONENT", True), mock.patch.object(
+            wit_system, "now", lambda: clock[0]
+        ), mock.patch.object(wit_system, "random_bytes", lambda n: b"\x01" * n):
+            system.patch(fake_time, fake_os, {"random": fake_random})
+            self.assertEqual(fake_time.time(), 1_700_000_000.5)
+            self.assertEqual(fake_time.time_ns(), 1_700_000_000_500_000_000)
+            self.assertEqual(fake_os.urandom(4), b"\x01" * 4)
+            self.assertEqual(fake_random._urandom(2), b"\x01\x01")
+            self.assertEqual(seeded, [int.from_bytes(b"\x01" * 32, "big")])
+            start = fake_time.monotonic()
+            clock[0] += 250
+            self.assertAlmostEqual(fake_time.perf_counter() - start, 0.25, places=3)
+            clock[0] -= 1000  # the wall clock went back: monotonic does not
+            self.assertGreaterEqual(fake_time.monotonic_ns(), int(start * 1e9) + 250_000_000)
+
+    def test_install_does_nothing_off_the_component(self):
+        import time
+
+        original = time.time
+        system.install()
+        self.assertIs(time.time, original)
 
 
 class GroupsPresenceLogTests(unittest.TestCase):

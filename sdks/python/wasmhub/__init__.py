@@ -29,6 +29,9 @@ against `wit/hub.wit`, world `hub`:
 - `clients` sends to and invokes clients, `groups` changes group membership,
   `presence` tells who is online, `log` writes to the host's log (and
   `print()` does too).
+- `now()` (milliseconds since the Unix epoch) and `random_bytes(n)` come
+  from the host; `time.time()`, `os.urandom()` and `secrets` work too (the
+  SDK points them at the host on its first call).
 - Raise a `HubError` subclass (`NotFound`, `InvalidArgument`, ...) to fail a
   call with that kind; other exceptions reach the client as `HubException`.
 - Hubs keep no state in memory that must survive: an instance may be
@@ -37,7 +40,7 @@ against `wit/hub.wit`, world `hub`:
 See docs/hubs-python.md.
 """
 
-from . import clients, groups, log, presence
+from . import clients, groups, log, presence, system
 from .clients import ClientResult, Selection
 from .errors import (
     HubError,
@@ -51,6 +54,7 @@ from .errors import (
     Unavailable,
 )
 from .hub import BINDING_ERROR, Accepted, Context, Hub, from_json, to_json
+from .system import now, random_bytes
 
 
 __all__ = [
@@ -73,6 +77,9 @@ __all__ = [
     "from_json",
     "groups",
     "log",
+    "now",
     "presence",
+    "random_bytes",
+    "system",
     "to_json",
 ]

@@ -16,9 +16,10 @@ import typing
 from typing import Any, Callable, Optional
 
 from wit_world import exports
+from wit_world.imports import caller as _caller
 from wit_world.imports import types as _wit
 
-from . import log
+from . import log, system
 from .errors import HubError, Internal, InvalidArgument, MethodNotFound, from_exception
 
 #: ASP.NET Core SignalR's text for arguments of the wrong type; clients
@@ -57,24 +58,63 @@ def from_json(text: str) -> Any:
 
 
 class Context:
-    """The connection a hub call is about (the WIT `connection` record),
-    with lookups that follow the contract's naming rules."""
+    """The connection a hub call is about, with lookups that follow the
+    contract's naming rules.
 
-    __slots__ = ("connection",)
+    `connection_id` and `user` come with every call. The rest of the WIT
+    `connection` record (`hub`, `node`, `transport`, `groups`, query,
+    headers, attributes) comes with `on_connected` and `on_disconnected`;
+    in a method it is fetched from the host (`caller.details()`) the first
+    time one of them is read, once per call, so methods that need only the
+    id and user pay for nothing else.
+    """
 
-    def __init__(self, connection: _wit.Connection):
-        #: The raw WIT record, for anything the helpers do not cover.
-        self.connection = connection
+    __slots__ = ("_id", "_user", "_details")
+
+    def __init__(self, connection):
+        """`connection` is a whole WIT `connection` record (also how to
+        build a `Context` in your own unit tests), or a WIT `caller`
+        (`id` and `user`; the rest is fetched when asked for)."""
+        self._id = connection.id
+        self._user = connection.user
+        self._details = None if isinstance(connection, _wit.Caller) else connection
+
+    @property
+    def connection(self) -> _wit.Connection:
+        """The whole WIT `connection` record, for anything the helpers do
+        not cover. In a method, the first read asks the host for it; a
+        caller that is already gone reads as a record with only its id and
+        user."""
+        details = self._details
+        if details is None:
+            try:
+                details = _caller.details()
+            except NotImplementedError:  # the bindings on CPython: no host
+                details = None
+            if details is None:
+                details = _wit.Connection(
+                    id=self._id,
+                    user=self._user,
+                    hub="",
+                    node="",
+                    transport="",
+                    attributes=[],
+                    groups=[],
+                    query=[],
+                    headers=[],
+                )
+            self._details = details
+        return details
 
     @property
     def connection_id(self) -> str:
         """The public connection id, to address this connection later."""
-        return self.connection.id
+        return self._id
 
     @property
     def user(self) -> Optional[str]:
         """The user id (a JWT's `sub`, or what `on_connected` chose), if any."""
-        return self.connection.user
+        return self._user
 
     @property
     def hub(self) -> str:
@@ -93,7 +133,8 @@ class Context:
 
     @property
     def groups(self) -> list:
-        """The groups the connection was in when the call started, sorted."""
+        """The groups the connection is in, sorted: in a method, as of the
+        first read of anything beyond `connection_id` and `user`."""
         return list(self.connection.groups)
 
     def query(self, name: str) -> Optional[str]:
@@ -132,7 +173,37 @@ class Context:
         return values[0] if values else None
 
     def __repr__(self) -> str:
-        return f"Context(connection_id={self.connection_id!r}, user={self.user!r})"
+        return f"Context(connection_id={self._id!r}, user={self._user!r})"
+
+
+# ---------------------------------------------------------------------------
+# The running call
+
+
+#: The id of the connection whose call is running (`invoke`,
+#: `on_connected`), for `clients.caller()`; None between calls.
+_current_caller: Optional[str] = None
+
+
+def current_caller() -> Optional[str]:
+    """The id of the connection whose call is running, if any."""
+    return _current_caller
+
+
+#: Whether the instance was set up (stdio to the log, clock and entropy
+#: shims): on the host's first call into it, not at import (see `_setup`).
+_ready = False
+
+
+def _setup() -> None:
+    """Once per instance, on the host's first call: `print()` to the host's
+    log and the standard library's clocks and entropy to the `system`
+    import. Not at import: the module is imported while componentize-py
+    builds the component, when the host does not exist."""
+    global _ready
+    _ready = True
+    log.redirect_stdio()
+    system.install()
 
 
 def _ascii_lower(text: str) -> str:
@@ -359,15 +430,22 @@ class Hub:
 
         class Handler(exports.Handler):
             def init(self) -> None:
-                log.redirect_stdio()
+                if not _ready:
+                    _setup()
                 if hub._init is not None:
                     _guard("init", hub._init)
 
             def on_connected(self, conn: _wit.Connection) -> _wit.Accepted:
-                log.redirect_stdio()
+                global _current_caller
+                if not _ready:
+                    _setup()
                 if hub._on_connected is None:
                     return _wit.Accepted(user=None)
-                accepted = _guard("on_connected", hub._on_connected, Context(conn))
+                _current_caller = conn.id
+                try:
+                    accepted = _guard("on_connected", hub._on_connected, Context(conn))
+                finally:
+                    _current_caller = None
                 if accepted is None:
                     return _wit.Accepted(user=None)
                 if isinstance(accepted, str):
@@ -375,7 +453,8 @@ class Hub:
                 return _wit.Accepted(user=accepted.user)
 
             def on_disconnected(self, conn: _wit.Connection, error: Optional[str]) -> None:
-                log.redirect_stdio()
+                if not _ready:
+                    _setup()
                 if hub._on_disconnected is None:
                     return
                 try:
@@ -383,12 +462,17 @@ class Hub:
                 except Exception as exc:  # nobody to tell but the log
                     _log_exception("on_disconnected raised", exc)
 
-            def invoke(self, conn: _wit.Connection, method: str, args: str) -> str:
-                log.redirect_stdio()
+            def invoke(self, caller: _wit.Caller, method: str, args: str) -> str:
+                global _current_caller
+                if not _ready:
+                    _setup()
+                _current_caller = caller.id
                 try:
-                    return hub.dispatch(Context(conn), method, args)
+                    return hub.dispatch(Context(caller), method, args)
                 except HubError as error:
                     raise error.to_wit() from None
+                finally:
+                    _current_caller = None
 
         return Handler
 
