@@ -9,6 +9,11 @@
 // Clients receive `Message({ room, from, text })`, `room` being `null` for
 // a whisper.
 //
+// Every method reads only the caller's id and user (`ctx.connectionId`,
+// `ctx.user`), which come with the call: none makes the SDK fetch the
+// caller's whole record from the host. Only onConnected reads the query,
+// and it gets the whole record anyway.
+//
 // Built by `cargo xtask hubs DIR` into DIR/chat-js.wasm (see
 // docs/hubs-javascript.md).
 

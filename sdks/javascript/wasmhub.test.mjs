@@ -425,3 +425,18 @@ test("the sandbox's clock, crypto and Math.random come from the host's system im
   assert.notEqual(third.Math.random(), first[0]);
   assert.equal(Date.now === g.Date.now, false, "node's own Date is untouched");
 });
+
+test("at build time (before the host's first call) the clock and crypto say why they fail", async () => {
+  // A fresh copy of the SDK: no export of it has been called yet.
+  const fresh = await import("./wasmhub.js?build-time");
+  const g = { Date, Math: Object.create(Math), console: {} };
+  fresh.installSandboxGlobals(g);
+  assert.throws(() => g.Date.now(), /Date\.now\(\) is not available at the top level of a hub module/);
+  assert.throws(() => new g.Date(), /new Date\(\) is not available/);
+  assert.throws(() => g.performance.now(), /performance\.now\(\) is not available/);
+  assert.throws(() => g.crypto.getRandomValues(new Uint8Array(1)), /crypto\.getRandomValues\(\) is not available/);
+  assert.equal(typeof g.Math.random(), "number", "the engine's own generator");
+  assert.equal(new g.Date(7).getTime(), 7);
+  fresh.exportHub({ router: new fresh.Router() }).init();
+  assert.equal(g.Date.now(), fake.now);
+});
