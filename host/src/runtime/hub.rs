@@ -33,6 +33,8 @@ pub struct CallStats {
     pub calls: AtomicU64,
     pub traps: AtomicU64,
     pub instances: AtomicU64,
+    /// Time spent making instances (instantiate and `init`).
+    pub instantiate_nanos: AtomicU64,
     /// Wall time of calls, host imports included.
     pub call_nanos: AtomicU64,
     /// The part of it the hub's own code ran.
@@ -97,7 +99,16 @@ impl HubVersion {
     }
 
     async fn instantiate(&self) -> Result<Warm, CallError> {
+        let started = std::time::Instant::now();
+        let made = self.instantiate_and_init().await;
         self.stats.instances.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .instantiate_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        made
+    }
+
+    async fn instantiate_and_init(&self) -> Result<Warm, CallError> {
         let mut store = Store::new(
             &self.engine,
             HostState::new(self.env.clone(), self.limits.memory),

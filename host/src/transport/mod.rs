@@ -235,10 +235,14 @@ fn stats_json(stats: &crate::runtime::CallStats) -> serde_json::Value {
     use std::sync::atomic::Ordering::Relaxed;
     let calls = stats.calls.load(Relaxed);
     let mean = |nanos: u64| (calls > 0).then(|| nanos as f64 / calls as f64 / 1000.0);
+    let made = stats.instances.load(Relaxed);
+    let mean_instantiate =
+        (made > 0).then(|| stats.instantiate_nanos.load(Relaxed) as f64 / made as f64 / 1000.0);
     serde_json::json!({
         "calls": calls,
         "traps": stats.traps.load(Relaxed),
         "instancesCreated": stats.instances.load(Relaxed),
+        "meanInstantiateMicros": mean_instantiate,
         "meanCallMicros": mean(stats.call_nanos.load(Relaxed)),
         "meanGuestMicros": mean(stats.guest_nanos.load(Relaxed)),
     })

@@ -64,12 +64,13 @@ async fn bench(hub: &str, calls: usize) -> anyhow::Result<()> {
     let stats = stats(&host, hub).await?;
     let done = per_client * CONNECTIONS;
     println!(
-        "{hub:8} {:>6} KiB  {:>7.0} calls/s  runtime {:>6.1} us/call (hub code {:>5.1} us)  instances {}  RSS {:.1} -> {:.1} MiB after {done} calls",
+        "{hub:8} {:>6} KiB  {:>7.0} calls/s  runtime {:>6.1} us/call (hub code {:>5.1} us)  instances {} ({:.0} us each)  RSS {:.1} -> {:.1} MiB after {done} calls",
         size / 1024,
         done as f64 / elapsed.as_secs_f64(),
         stats["meanCallMicros"].as_f64().unwrap_or(f64::NAN),
         stats["meanGuestMicros"].as_f64().unwrap_or(f64::NAN),
         stats["instancesCreated"],
+        stats["meanInstantiateMicros"].as_f64().unwrap_or(f64::NAN),
         before as f64 / 1024.0,
         after as f64 / 1024.0,
     );

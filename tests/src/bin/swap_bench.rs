@@ -103,10 +103,10 @@ async fn swap_latency(hub: &str) -> anyhow::Result<()> {
         v[v.len() / 2]
     };
     println!(
-        "{hub}.wasm ({kib} KiB): file landed -> serving, median of 5: cache off {:.0?}, cold cache {:.0?}, warm cache {:.0?} (each includes the 250 ms debounce)",
-        median(&mut off),
-        median(&mut cold),
-        median(&mut warm)
+        "{hub}.wasm ({kib} KiB): file landed -> serving, median of 5: cache off {} ms, cold cache {} ms, warm cache {} ms (each includes the 250 ms debounce)",
+        median(&mut off).as_millis(),
+        median(&mut cold).as_millis(),
+        median(&mut warm).as_millis()
     );
     Ok(())
 }
