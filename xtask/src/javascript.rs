@@ -15,15 +15,14 @@
 //! unchanged hub is neither rebuilt nor rewritten: componentize-qjs is not
 //! byte-for-byte reproducible, and a watching host would reload it.
 
-use std::collections::hash_map::DefaultHasher;
 use std::fs;
-use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
 use crate::cmd::{self, step};
+use crate::files;
 use crate::{hubs, node, workspace};
 
 /// The file that marks a directory as a JavaScript hub: its entry module.
@@ -82,7 +81,10 @@ pub fn build_into(source: &str, dir: &Path) -> Result<()> {
         let stamp = cache.join(format!("{hub}.fingerprint"));
         let fingerprint = format!(
             "{:016x}",
-            fingerprint(&[&source_dir, &root.join(SDK), &root.join("wit")])?
+            files::fingerprint(
+                &[&source_dir, &root.join(SDK), &root.join("wit")],
+                &[root.join("package-lock.json")]
+            )?
         );
         let fresh = built.is_file()
             && fs::read_to_string(&stamp).is_ok_and(|old| old.trim() == fingerprint);
@@ -112,7 +114,7 @@ pub fn build_into(source: &str, dir: &Path) -> Result<()> {
                 .with_context(|| format!("writing {}", stamp.display()))?;
         }
         let to = dir.join(format!("{hub}.wasm"));
-        copy_if_changed(&built, &to)?;
+        files::copy_if_changed(&built, &to)?;
         let bytes = fs::metadata(&to)?.len();
         eprintln!("    {} ({})", to.display(), hubs::human_size(bytes));
     }
@@ -195,55 +197,6 @@ fn sdk_tests() -> Result<()> {
     test.current_dir(&root)
         .args(["--test", "--test-reporter=dot", SDK_TESTS]);
     cmd::run(&mut test, INSTALL_NODE)
-}
-
-/// A hash of every file under `dirs` (paths and contents) and of the npm
-/// lockfile (the componentizer's version), to tell when a hub must be
-/// rebuilt.
-fn fingerprint(dirs: &[&Path]) -> Result<u64> {
-    let root = workspace::root();
-    let mut files = Vec::new();
-    for dir in dirs {
-        collect_files(dir, &mut files)?;
-    }
-    files.push(root.join("package-lock.json"));
-    files.sort();
-    let mut hasher = DefaultHasher::new();
-    for file in files {
-        let name = file.strip_prefix(&root).unwrap_or(&file);
-        hasher.write(name.to_string_lossy().as_bytes());
-        hasher.write(&fs::read(&file).with_context(|| format!("reading {}", file.display()))?);
-    }
-    Ok(hasher.finish())
-}
-
-fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let entry = entry?;
-        let path = entry.path();
-        if entry.file_type()?.is_dir() {
-            if entry.file_name() != "node_modules" {
-                collect_files(&path, files)?;
-            }
-        } else {
-            files.push(path);
-        }
-    }
-    Ok(())
-}
-
-/// Copies `from` to `to` unless `to` already has the same bytes (a hubs
-/// directory may be watched by a running host: rewriting an unchanged hub
-/// would make it reload for nothing). Writes a temporary file and renames
-/// it, so a watching host never sees half a file.
-fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
-    let new = fs::read(from).with_context(|| format!("reading {}", from.display()))?;
-    if fs::read(to).is_ok_and(|old| old == new) {
-        return Ok(());
-    }
-    let tmp = to.with_extension("wasm.tmp");
-    fs::write(&tmp, &new).with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, to).with_context(|| format!("renaming {} to {}", tmp.display(), to.display()))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! - `cargo xtask test`: build everything and run every test suite.
 
 mod cmd;
+mod files;
 mod hubs;
 mod javascript;
 mod node;
