@@ -46,6 +46,24 @@ fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// The directories directly under `source` (relative to the workspace)
+/// that hold a file named `marker`, by name, sorted: how hubs of one
+/// language are found.
+pub fn dirs_with(source: &str, marker: &str) -> Result<Vec<String>> {
+    let dir = workspace::root().join(source);
+    let entries = fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.join(marker).is_file() {
+            let name = path.file_name().expect("a directory entry has a name");
+            found.push(name.to_string_lossy().into_owned());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 /// Copies `from` to `to` unless `to` already has the same bytes (a hubs
 /// directory may be watched by a running host: rewriting an unchanged hub
 /// would make it reload for nothing). Writes a temporary file and renames

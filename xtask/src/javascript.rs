@@ -44,18 +44,7 @@ const INSTALL_NODE: &str = "install Node.js 20 or newer with npm \
 /// The JavaScript hubs under the workspace directory `source`: directories
 /// with a `hub.js`. Sorted.
 pub fn discover(source: &str) -> Result<Vec<String>> {
-    let dir = workspace::root().join(source);
-    let entries = fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?;
-    let mut found = Vec::new();
-    for entry in entries {
-        let path = entry?.path();
-        if path.join(ENTRY).is_file() {
-            let name = path.file_name().expect("a directory entry has a name");
-            found.push(name.to_string_lossy().into_owned());
-        }
-    }
-    found.sort();
-    Ok(found)
+    files::dirs_with(source, ENTRY)
 }
 
 /// Builds every JavaScript hub under `source` into `dir/<name>.wasm`,

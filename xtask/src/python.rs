@@ -35,18 +35,7 @@ const INSTALL_PYTHON: &str = "install Python 3.11 or newer with the venv module 
 /// The Python hubs under the workspace directory `source`: directories
 /// with an `app.py`. Sorted.
 pub fn discover(source: &str) -> Result<Vec<String>> {
-    let dir = workspace::root().join(source);
-    let entries = fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?;
-    let mut hubs = Vec::new();
-    for entry in entries {
-        let path = entry?.path();
-        if path.join(format!("{APP}.py")).is_file() {
-            let name = path.file_name().expect("a directory entry has a name");
-            hubs.push(name.to_string_lossy().into_owned());
-        }
-    }
-    hubs.sort();
-    Ok(hubs)
+    files::dirs_with(source, &format!("{APP}.py"))
 }
 
 /// Builds every Python hub under `source` into `dir/<name>.wasm`, printing
