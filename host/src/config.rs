@@ -13,6 +13,16 @@ pub enum JwtKey {
     RsaPem(Vec<u8>),
 }
 
+/// Bearer-token checking, when identity is configured.
+#[derive(Clone)]
+pub struct Jwt {
+    pub key: JwtKey,
+    /// Required `iss` claim, when set.
+    pub issuer: Option<String>,
+    /// Required `aud` claim (one of its values), when set.
+    pub audience: Option<String>,
+}
+
 /// Everything the host needs to know to serve.
 #[derive(Clone)]
 pub struct Config {
@@ -32,11 +42,14 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// A node whose heartbeat is older than this is dead and swept.
     pub node_timeout: Duration,
-    pub jwt: Option<JwtKey>,
+    pub jwt: Option<Jwt>,
     /// Server Ping after this long without sending anything.
     pub keep_alive: Duration,
     /// Close a client we heard nothing from for this long.
     pub client_timeout: Duration,
+    /// Longest a write to one client may take; a client that reads
+    /// nothing for this long is closed and leaves presence.
+    pub write_timeout: Duration,
     /// Close a client that sent no valid handshake within this time.
     pub handshake_timeout: Duration,
     /// Largest record a client may send, in bytes.
@@ -76,6 +89,7 @@ impl Config {
             keep_alive: Duration::from_secs(15),
             client_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(15),
+            write_timeout: Duration::from_secs(10),
             max_message_size: 32 * 1024,
             invoke_timeout: Duration::from_secs(15),
             hub_deadline: Duration::from_secs(5),

@@ -8,6 +8,7 @@
 pub mod cluster;
 pub mod config;
 pub mod connection;
+pub mod names;
 pub mod protocol;
 pub mod runtime;
 pub mod server;

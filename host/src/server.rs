@@ -9,12 +9,11 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::cluster::Cluster;
-use crate::cluster::local::CloseReason;
 use crate::cluster::redis::BackplaneOptions;
 use crate::config::Config;
+use crate::connection::CloseReason;
 use crate::connection::Services;
 use crate::runtime::{CompileCache, InstanceLimits, Runtime, watcher};
-use crate::transport::negotiated::NegotiatedConnections;
 use crate::transport::{self, AppState};
 
 /// Builds the runtime, loads the hubs, binds `listen`, prints
@@ -45,6 +44,7 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
         memory: config.hub_memory,
         max_calls: config.instance_max_calls,
         max_instances: config.max_instances_per_hub,
+        max_outbound_message: config.outbound_buffer,
     };
     let cache = CompileCache::new(config.compile_cache.clone());
     let runtime = Arc::new(Runtime::new(
@@ -62,14 +62,14 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
         tracing::warn!(dir = %config.hubs_dir.display(), "no hub loaded yet: /hubs/<name> answers 404 until a hub file is valid");
     }
     let config = Arc::new(config);
-    let state = AppState {
-        services: Services {
-            runtime,
-            cluster: cluster.clone(),
-            config: config.clone(),
-        },
-        negotiated: Arc::new(NegotiatedConnections::default()),
-    };
+    let state = AppState::new(Services {
+        runtime,
+        cluster: cluster.clone(),
+        config: config.clone(),
+        open_connections: Default::default(),
+    })?;
+    let open_connections = state.services.open_connections.clone();
+    let draining = state.draining.clone();
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -95,7 +95,10 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
     axum::serve(listener, transport::router(state))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
-            tracing::info!("shutting down: closing connections");
+            // New clients first: they get 503 and go elsewhere, instead
+            // of landing here and being dropped a moment later.
+            draining.store(true, std::sync::atomic::Ordering::Release);
+            tracing::info!("shutting down: refusing new connections, closing the open ones");
             cluster
                 .close_all(CloseReason {
                     error: None,
@@ -105,7 +108,9 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
             // Let every connection send its Close and say goodbye to its
             // hub, for a bounded time.
             let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            while cluster.local_count().await > 0 && tokio::time::Instant::now() < deadline {
+            while open_connections.load(std::sync::atomic::Ordering::Acquire) > 0
+                && tokio::time::Instant::now() < deadline
+            {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             cluster.shutdown().await;

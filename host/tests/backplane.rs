@@ -30,7 +30,10 @@ impl Redis {
     }
 
     fn restart(&mut self) {
-        let child = Command::new("redis-server")
+        // WASMHUB_REDIS_SERVER: another Redis-compatible server (Valkey).
+        let server =
+            std::env::var("WASMHUB_REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
+        let child = Command::new(server)
             .args([
                 "--port",
                 &self.port.to_string(),
@@ -290,11 +293,73 @@ async fn a_restarted_node_cleans_up_after_its_predecessor() {
     let _ghost = connect(&old_b, "c-ghost", "ghost", &[]).await;
     let all = Selection::all("chat");
     assert_eq!(ids(&a, &all).await.unwrap(), ["c-ghost"]);
-    // A new process with the same id (the old one is as good as crashed:
-    // its registrations are still there).
+    // The old process crashes: it stops beating, its registrations stay.
+    old_b.abandon();
+    // A new process with the same id takes over once the old heartbeat
+    // stops changing, and removes what the predecessor left.
     let _new_b = node(&redis, "b").await;
     eventually("the predecessor's connections to vanish", || async {
         ids(&a, &all).await.map(|v| v.is_empty()).unwrap_or(false)
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_live_process_with_the_same_node_id_is_refused() {
+    let redis = Redis::start();
+    let b = node(&redis, "b").await;
+    let _kept = connect(&b, "c-kept", "kept", &[]).await;
+    let error = Cluster::with_backplane(BackplaneOptions {
+        url: redis.url(),
+        prefix: "test".into(),
+        node_id: "b".into(),
+        heartbeat_interval: Duration::from_millis(100),
+        node_timeout: Duration::from_millis(500),
+    })
+    .await
+    .err()
+    .expect("a second live 'b' must be refused");
+    assert!(
+        error
+            .to_string()
+            .contains("another live process is node 'b'"),
+        "{error}"
+    );
+    // The first one's registrations were not touched.
+    assert_eq!(ids(&b, &Selection::all("chat")).await.unwrap(), ["c-kept"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_change_racing_the_unregister_leaves_no_ghost() {
+    let redis = Redis::start();
+    let a = std::sync::Arc::new(node(&redis, "a").await);
+    let observer = node(&redis, "o").await;
+    let all = Selection::all("chat");
+    for round in 0..50 {
+        let id = format!("c-{round}");
+        let _client = connect(&a, &id, "u", &[]).await;
+        // Group changes and the unregister race on the same connection.
+        let changes: Vec<_> = (0..4)
+            .map(|g| {
+                let (a, id) = (a.clone(), id.clone());
+                tokio::spawn(async move {
+                    let _ = a.add_to_group("chat", &id, &format!("g{g}")).await;
+                })
+            })
+            .collect();
+        let gone = {
+            let (a, id) = (a.clone(), id.clone());
+            tokio::spawn(async move { a.unregister(&id).await })
+        };
+        for change in changes {
+            change.await.unwrap();
+        }
+        gone.await.unwrap();
+    }
+    // Nothing is left of any of them, on any node's view.
+    assert_eq!(ids(&observer, &all).await.unwrap(), Vec::<String>::new());
+    for g in 0..4 {
+        let group = all.with(Filter::Group(format!("g{g}")));
+        assert_eq!(ids(&observer, &group).await.unwrap(), Vec::<String>::new());
+    }
 }

@@ -103,8 +103,10 @@ export function testBackend() {
 // ---------------------------------------------------------------------------
 // Redis
 
-const REDIS_SERVER = "redis-server";
-const REDIS_CLI = "redis-cli";
+// WASMHUB_REDIS_SERVER / WASMHUB_REDIS_CLI: another Redis-compatible server
+// (`cargo xtask test` runs the cluster suites once more with Valkey's).
+const REDIS_SERVER = process.env.WASMHUB_REDIS_SERVER || "redis-server";
+const REDIS_CLI = process.env.WASMHUB_REDIS_CLI || "redis-cli";
 
 /** `redis-cli -p PORT ...args`; resolves with its stdout (trimmed), rejects on failure. */
 export function redisCli(port, args, timeoutMs = 2_000) {
@@ -198,6 +200,11 @@ export class RedisServer {
     const child = this.child;
     child.kill("SIGKILL");
     await exitOf(child);
+  }
+
+  /** Sends `sig` (SIGSTOP pauses it, SIGCONT resumes it). */
+  signal(sig) {
+    if (this.running) this.child.kill(sig);
   }
 
   /** redis-cli against this server. */

@@ -373,10 +373,18 @@ const REFUSED = [
   { what: "a truncated testhub.wasm", bytes: () => testhub().subarray(0, 50_000), why: /./ },
   { what: "the uses-fs fixture", bytes: () => hubFile(TEST_HUBS, "uses-fs.wasm"), why: /wasi:filesystem/ },
   { what: "the trap-on-init fixture", bytes: () => hubFile(TEST_HUBS, "trap-on-init.wasm"), why: /init|panic/i },
+  // Its start code loops inside instantiation: refused at the deadline,
+  // and the watcher goes on (the good file below still swaps in).
+  {
+    what: "the loop-on-start fixture",
+    bytes: () => hubFile(TEST_HUBS, "loop-on-start.wasm"),
+    why: /start-up check.*ran past its deadline of 1s/,
+    args: ["--hub-deadline", "1s"],
+  },
 ];
 
-for (const { what, bytes, why } of REFUSED) {
-  reloadSpec(`${what} is refused: the previous version serves on, lastError says why until a good file lands`, {}, async (env) => {
+for (const { what, bytes, why, args = [] } of REFUSED) {
+  reloadSpec(`${what} is refused: the previous version serves on, lastError says why until a good file lands`, { args }, async (env) => {
     const serving = sha256(testhub());
     const conn = await env.connect(SWAP);
     assert.equal(await conn.invoke("Echo", "before"), "before");

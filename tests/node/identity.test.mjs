@@ -116,6 +116,43 @@ describe("identity", () => {
       await conn.stop();
     });
 
+    spec("a token whose nbf is in the future is 401; one within the clock-skew leeway passes", async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const early = token("alice", { nbf: now + 600 });
+      const r = await negotiate(fx.url, HUB, { negotiateVersion: 1 }, { headers: { Authorization: `Bearer ${early}` } });
+      assert.equal(r.status, 401);
+      const skewed = token("alice", { nbf: now + 5 });
+      const ok = await negotiate(fx.url, HUB, { negotiateVersion: 1 }, { headers: { Authorization: `Bearer ${skewed}` } });
+      assert.equal(ok.status, 200);
+    });
+
+    spec("query keys id and access_token match case-insensitively, as in ASP.NET", async () => {
+      const t = token("dora");
+      const r = await negotiate(fx.url, HUB, { negotiateVersion: 1, ACCESS_TOKEN: t });
+      assert.equal(r.status, 200, r.body);
+      const raw = await rawConnect(fx.url, HUB, {
+        query: { Access_Token: t, ID: r.json.connectionToken },
+      });
+      assert.equal((await raw.invoke("1", "GetCallerConnectionId", [])).result, r.json.connectionId);
+      assert.equal((await raw.invoke("2", "GetUser", [])).result, "dora");
+      // Neither reaches the hub as a query parameter.
+      assert.equal((await raw.invoke("3", "GetQuery", ["Access_Token"])).result, null);
+      assert.equal((await raw.invoke("4", "GetQuery", ["ID"])).result, null);
+      await raw.stop();
+    });
+
+    spec("a connection is closed when its token expires, with a Close that allows reconnecting", async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const short = token("eve", { exp: now + 2 });
+      const raw = await rawConnect(fx.url, HUB, { query: { access_token: short } });
+      assert.equal((await raw.invoke("1", "Echo", ["before"])).result, "before");
+      const close = await raw.nextMessage(10_000, { predicate: (m) => m.type === 7 });
+      assert.deepEqual(close, { type: 7, error: "The access token expired.", allowReconnect: true });
+      const waited = Date.now() / 1000 - now;
+      assert.ok(waited >= 1, `closed after ${waited.toFixed(1)} s, before the token expired`);
+      await raw.closed;
+    });
+
     spec("on-connected may override the JWT's user (query user=)", async () => {
       const conn = await withToken(token("alice"), { query: { user: "alice-alt" } });
       assert.equal(await conn.invoke("GetUser"), "alice-alt");
@@ -180,12 +217,44 @@ describe("identity", () => {
       await Promise.all([eng.stop(), sales.stop(), none.stop()]);
     });
 
+    spec("a claim wins over a client-chosen attribute of the same key: ?@role=admin cannot join role=user", async () => {
+      const forger = await withToken(token("joe", { role: "user" }), {
+        query: { "@role": "admin", "@team": "red" },
+        headers: { "#Role": "admin" },
+      });
+      const attrs = await forger.invoke("GetAttributes");
+      assert.deepEqual(attrs.role, ["user"]);
+      // Attributes no claim names are still the client's to choose.
+      assert.deepEqual(attrs.team, ["red"]);
+      assert.deepEqual(await forger.invoke("ConnectionsByAttribute", "role", "admin"), []);
+      assert.deepEqual(await forger.invoke("ConnectionsByAttribute", "role", "user"), [forger.connectionId]);
+      await forger.stop();
+    });
+
     spec("JWT-claim attributes are selectable", async () => {
       const admin = await withToken(token("root", { role: "admin" }));
       const user = await withToken(token("joe", { role: "user" }));
       assert.deepEqual(await user.invoke("ConnectionsByAttribute", "role", "admin"), [admin.connectionId]);
       await Promise.all([admin.stop(), user.stop()]);
     });
+  });
+});
+
+describe("identity with a required issuer and audience", () => {
+  const fx = useHost(["--jwt-secret", SECRET, "--jwt-issuer", "https://idp.test/", "--jwt-audience", "hubs"]);
+  const status = async (claims) => {
+    const t = makeJwt({ sub: "ann", ...claims }, SECRET);
+    const r = await negotiate(fx.url, HUB, { negotiateVersion: 1 }, { headers: { Authorization: `Bearer ${t}` } });
+    return r.status;
+  };
+
+  spec("only tokens from that issuer for that audience pass", async () => {
+    assert.equal(await status({ iss: "https://idp.test/", aud: "hubs" }), 200);
+    assert.equal(await status({ iss: "https://idp.test/", aud: ["other", "hubs"] }), 200);
+    assert.equal(await status({ iss: "https://evil.test/", aud: "hubs" }), 401);
+    assert.equal(await status({ iss: "https://idp.test/", aud: "other" }), 401);
+    assert.equal(await status({ aud: "hubs" }), 401);
+    assert.equal(await status({ iss: "https://idp.test/" }), 401);
   });
 });
 

@@ -14,6 +14,8 @@ mod node;
 mod python;
 mod run;
 mod test;
+mod valkey;
+mod venv;
 mod workspace;
 
 use std::path::PathBuf;

@@ -16,6 +16,7 @@ use anyhow::{Context, Result};
 
 use crate::cmd::{self, step};
 use crate::files;
+use crate::venv;
 use crate::workspace;
 
 /// The file that marks a directory as a Python hub, and the module
@@ -98,57 +99,9 @@ pub fn build_into(source: &str, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The virtualenv's `bin` directory, with the pinned tools installed:
-/// made with `python3 -m venv` when missing, `pip install -r` when the
-/// requirements file changed since the last install.
+/// The virtualenv's `bin` directory, with componentize-py installed.
 fn ensure_tools() -> Result<PathBuf> {
-    let root = workspace::root();
-    let venv = workspace::target_dir().join("tools").join("python");
-    let bin = venv.join(if cfg!(windows) { "Scripts" } else { "bin" });
-    let python = bin.join(if cfg!(windows) {
-        "python.exe"
-    } else {
-        "python"
-    });
-    let requirements = root.join(REQUIREMENTS);
-    let wanted = fs::read_to_string(&requirements)
-        .with_context(|| format!("reading {}", requirements.display()))?;
-    let stamp = venv.join("wasmhub-requirements.txt");
-    if python.is_file()
-        && bin.join("componentize-py").is_file()
-        && fs::read_to_string(&stamp).is_ok_and(|installed| installed == wanted)
-    {
-        return Ok(bin);
-    }
-    if !python.is_file() {
-        step(&format!(
-            "creating the Python virtualenv {}",
-            venv.display()
-        ));
-        let system_python = if cfg!(windows) { "python" } else { "python3" };
-        let mut make = Command::new(system_python);
-        make.arg("-m").arg("venv").arg(&venv);
-        if let Err(error) = cmd::run(&mut make, INSTALL_PYTHON) {
-            let _ = fs::remove_dir_all(&venv);
-            return Err(error.context("could not make the virtualenv for the Python hubs"));
-        }
-    }
-    step(&format!(
-        "installing the Python hub tools from {REQUIREMENTS}"
-    ));
-    let mut pip = Command::new(&python);
-    pip.args([
-        "-m",
-        "pip",
-        "install",
-        "--disable-pip-version-check",
-        "-q",
-        "-r",
-    ])
-    .arg(&requirements);
-    cmd::run(&mut pip, INSTALL_PYTHON)?;
-    fs::write(&stamp, &wanted).with_context(|| format!("writing {}", stamp.display()))?;
-    Ok(bin)
+    venv::ensure("python", REQUIREMENTS, "componentize-py", INSTALL_PYTHON)
 }
 
 /// The SDK's own unit tests (`sdks/python/tests`), run on the virtualenv's

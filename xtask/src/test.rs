@@ -6,7 +6,7 @@ use std::process::Command;
 use anyhow::{Result, bail};
 
 use crate::cmd::{self, step};
-use crate::{hubs, node, workspace};
+use crate::{hubs, node, valkey, workspace};
 
 /// How each step went, for the summary line.
 #[derive(Default)]
@@ -82,6 +82,7 @@ pub fn test() -> Result<()> {
             // so they run in the first pass only.
             report.record("node tests (memory)", node_tests(&env, "memory", true));
             report.record("node tests (redis)", node_tests(&env, "redis", false));
+            report.record("cluster tests (valkey)", valkey_tests(&env));
         }
     } else {
         report.skip("tests");
@@ -149,6 +150,28 @@ fn cargo_tests(env: &[(&str, PathBuf)]) -> Result<()> {
         test.args(["--exclude", hub]);
     }
     cmd::run(&mut test, "install Rust with rustup")
+}
+
+/// The cluster suites (tests/node/cluster) and the Rust backplane tests
+/// again, against Valkey instead of Redis.
+fn valkey_tests(env: &[(&str, PathBuf)]) -> Result<()> {
+    let (server, cli) = valkey::ensure()?;
+    step(&format!(
+        "running the cluster tests against {}",
+        server.display()
+    ));
+    let valkey = [("WASMHUB_REDIS_SERVER", server), ("WASMHUB_REDIS_CLI", cli)];
+    let mut rust = Command::new(workspace::cargo());
+    rust.current_dir(workspace::root())
+        .args(["test", "-p", "wasmhub", "--test", "backplane"])
+        .envs(env.iter().chain(&valkey).map(|(key, value)| (key, value)));
+    cmd::run(&mut rust, "install Rust with rustup")?;
+    let mut node = Command::new("node");
+    node.current_dir(workspace::root())
+        .args(["--test", "--test-concurrency=1", "tests/node/cluster/"])
+        .envs(env.iter().chain(&valkey).map(|(key, value)| (key, value)))
+        .env("WASMHUB_TEST_BACKEND", "memory");
+    cmd::run(&mut node, "install Node.js (needed for the node tests)")
 }
 
 /// The node test suite, one file at a time (they share ports and hubs),

@@ -1,12 +1,14 @@
 //! The in-memory backend: every connection, user, group and attribute of
 //! this node in indexed maps. It is the whole registry on a single node.
+//! Indexes are keyed by [`hub_key`]: hub names compare case-insensitively.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
-use super::local::ConnectionHandle;
 use super::selection::Selection;
 use super::{ClusterError, ConnectionRecord};
+use crate::connection::ConnectionHandle;
+use crate::names::{hub_key, same_hub};
 
 /// Connections by id, with indexes by hub, by user and by group.
 #[derive(Default)]
@@ -60,14 +62,18 @@ impl MemoryRegistry {
             Self::remove_locked(&mut state, &record.id.clone());
         }
         let id = record.id.clone();
-        index_insert(&mut state.by_hub, record.hub.clone(), &id);
+        index_insert(&mut state.by_hub, hub_key(&record.hub), &id);
         if let Some(user) = &record.user {
-            index_insert(&mut state.by_user, (record.hub.clone(), user.clone()), &id);
+            index_insert(
+                &mut state.by_user,
+                (hub_key(&record.hub), user.clone()),
+                &id,
+            );
         }
         for group in &record.groups {
             index_insert(
                 &mut state.by_group,
-                (record.hub.clone(), group.clone()),
+                (hub_key(&record.hub), group.clone()),
                 &id,
             );
         }
@@ -82,14 +88,18 @@ impl MemoryRegistry {
     fn remove_locked(state: &mut State, id: &str) -> Option<ConnectionRecord> {
         let entry = state.connections.remove(id)?;
         let record = entry.record;
-        index_remove(&mut state.by_hub, &record.hub, id);
+        index_remove(&mut state.by_hub, &hub_key(&record.hub), id);
         if let Some(user) = &record.user {
-            index_remove(&mut state.by_user, &(record.hub.clone(), user.clone()), id);
+            index_remove(
+                &mut state.by_user,
+                &(hub_key(&record.hub), user.clone()),
+                id,
+            );
         }
         for group in &record.groups {
             index_remove(
                 &mut state.by_group,
-                &(record.hub.clone(), group.clone()),
+                &(hub_key(&record.hub), group.clone()),
                 id,
             );
         }
@@ -104,7 +114,7 @@ impl MemoryRegistry {
             .connections
             .get_mut(id)
             .ok_or_else(|| ClusterError::connection_not_found(id))?;
-        let hub = entry.record.hub.clone();
+        let hub = hub_key(&entry.record.hub);
         if let Some(old) = entry.record.user.take() {
             index_remove(&mut state.by_user, &(hub.clone(), old), id);
         }
@@ -122,10 +132,10 @@ impl MemoryRegistry {
         let entry = state
             .connections
             .get_mut(id)
-            .filter(|e| e.record.hub == hub)
+            .filter(|e| same_hub(&e.record.hub, hub))
             .ok_or_else(|| ClusterError::connection_not_found(id))?;
         entry.record.groups.insert(group.to_owned());
-        index_insert(&mut state.by_group, (hub.to_owned(), group.to_owned()), id);
+        index_insert(&mut state.by_group, (hub_key(hub), group.to_owned()), id);
         Ok(())
     }
 
@@ -136,10 +146,10 @@ impl MemoryRegistry {
         let entry = state
             .connections
             .get_mut(id)
-            .filter(|e| e.record.hub == hub)
+            .filter(|e| same_hub(&e.record.hub, hub))
             .ok_or_else(|| ClusterError::connection_not_found(id))?;
         entry.record.groups.remove(group);
-        index_remove(&mut state.by_group, &(hub.to_owned(), group.to_owned()), id);
+        index_remove(&mut state.by_group, &(hub_key(hub), group.to_owned()), id);
         Ok(())
     }
 
@@ -174,7 +184,7 @@ impl MemoryRegistry {
     /// The selected connections, sorted by id, with their handles.
     pub fn resolve(&self, selection: &Selection) -> Vec<(ConnectionRecord, ConnectionHandle)> {
         let state = self.lock();
-        let hub = selection.hub.clone();
+        let hub = hub_key(&selection.hub);
         // Start from the narrowest index the selection names.
         let candidates: Vec<&String> = if let Some(id) = selection.connection_id() {
             state
@@ -207,7 +217,7 @@ impl MemoryRegistry {
             .filter_map(|id| state.connections.get(id))
             .filter(|e| {
                 let r = &e.record;
-                r.hub == hub
+                same_hub(&r.hub, &hub)
                     && selection.matches(&r.id, r.user.as_deref(), &r.groups, &r.attributes)
             })
             .map(|e| (e.record.clone(), e.handle.clone()))

@@ -6,7 +6,6 @@
 //! same methods span every node, which is why they are `async` and
 //! fallible even where memory never fails.
 
-pub mod local;
 pub mod memory;
 pub mod redis;
 pub mod selection;
@@ -17,7 +16,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-pub use local::{ConnectionEnds, ConnectionHandle, Encoded};
+pub use crate::connection::handle::{CloseReason, ConnectionEnds, ConnectionHandle, Encoded};
 pub use selection::{Attributes, Filter, Selection};
 
 /// What the registry knows of a connection, everywhere in the cluster.
@@ -105,26 +104,36 @@ impl Cluster {
 
     /// Records a new local connection.
     pub async fn register(&self, record: ConnectionRecord, handle: ConnectionHandle) {
+        let Some(bp) = &self.backplane else {
+            return self.local.register(record, handle);
+        };
+        // Every mirrored change of one connection runs under its write
+        // lock, so Redis ends at the latest local state (no ghosts).
+        let _write = bp.write_lock(&record.id).await;
         self.local.register(record.clone(), handle);
-        if let Some(bp) = &self.backplane {
-            bp.register(&record).await;
-        }
+        bp.register(&record).await;
     }
 
     /// Forgets a local connection; its groups go with it.
     pub async fn unregister(&self, id: &str) -> Option<ConnectionRecord> {
+        let Some(bp) = &self.backplane else {
+            return self.local.unregister(id);
+        };
+        let _write = bp.write_lock(id).await;
         let record = self.local.unregister(id)?;
-        if let Some(bp) = &self.backplane {
-            bp.unregister(&record).await;
-        }
+        bp.unregister(&record).await;
         Some(record)
     }
 
     /// Sets the user id of a local connection.
     pub async fn set_user(&self, id: &str, user: Option<String>) -> Result<(), ClusterError> {
+        let Some(bp) = &self.backplane else {
+            return self.local.set_user(id, user);
+        };
+        let _write = bp.write_lock(id).await;
         let old = self.local.record(id);
         self.local.set_user(id, user)?;
-        if let (Some(bp), Some(old), Some(new)) = (&self.backplane, old, self.local.record(id)) {
+        if let (Some(old), Some(new)) = (old, self.local.record(id)) {
             bp.update(&old, &new).await;
         }
         Ok(())
@@ -246,7 +255,10 @@ impl Cluster {
 
     /// Asks the selected clients one at a time until one answers with a
     /// result: this node's clients first, then other nodes', each in
-    /// connection-id order. The method never runs on two clients at once.
+    /// connection-id order. `timeout` bounds the whole call, not each
+    /// client: a client is asked with what is left of it. A client that
+    /// did not answer in time may still be running the method when the
+    /// next one is asked.
     pub async fn invoke_one(
         &self,
         selection: &Selection,
@@ -265,8 +277,18 @@ impl Cluster {
                 "no connection is selected".to_owned(),
             ));
         }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
+        let out_of_time = "the invoke timeout was used up before it was asked";
         for (record, handle) in local {
-            match handle.invoke(method, arguments, timeout).await {
+            if left().is_zero() {
+                reasons.push(format!("{}: {out_of_time}", record.id));
+                continue;
+            }
+            match handle
+                .invoke_until(method, arguments, deadline, timeout)
+                .await
+            {
                 Ok(value) => {
                     return Ok(ClientAnswer {
                         connection_id: record.id,
@@ -281,13 +303,18 @@ impl Cluster {
         remote.sort_by(|a, b| a.id.cmp(&b.id));
         if let Some(bp) = &self.backplane {
             for record in remote {
+                if left().is_zero() {
+                    reasons.push(format!("{}: {out_of_time}", record.id));
+                    continue;
+                }
                 let answer = bp
                     .invoke_remote(
                         &record.node,
                         std::slice::from_ref(&record),
                         method,
                         arguments,
-                        timeout,
+                        // Whole milliseconds: the owner names it in errors.
+                        Duration::from_millis(left().as_millis() as u64),
                     )
                     .await
                     .pop();
@@ -431,22 +458,25 @@ impl Cluster {
         }))
     }
 
-    /// How many connections this node holds.
-    pub async fn local_count(&self) -> usize {
-        self.local.records().len()
-    }
-
     /// Closes this node's connections of one hub (its file was removed).
-    pub async fn close_hub(&self, hub: &str, reason: local::CloseReason) {
+    pub async fn close_hub(&self, hub: &str, reason: CloseReason) {
         for (_, handle) in self.local.resolve(&Selection::all(hub)) {
             handle.close(reason.clone());
         }
     }
 
     /// Closes every local connection (shutdown).
-    pub async fn close_all(&self, reason: local::CloseReason) {
+    pub async fn close_all(&self, reason: CloseReason) {
         for handle in self.local.handles() {
             handle.close(reason.clone());
+        }
+    }
+
+    /// Stops this node's backplane tasks without cleaning up, as a crash
+    /// would (for tests).
+    pub fn abandon(&self) {
+        if let Some(bp) = &self.backplane {
+            bp.abandon();
         }
     }
 

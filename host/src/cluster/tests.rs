@@ -1,7 +1,7 @@
 //! The cluster API on its own, against the in-memory backend.
 
 use super::*;
-use local::{CloseReason, DISCONNECTED};
+use crate::connection::handle::{CloseReason, DISCONNECTED};
 
 struct Client {
     handle: ConnectionHandle,

@@ -19,8 +19,8 @@ pub enum ClientMessage {
         target: String,
         /// The raw JSON array of arguments.
         arguments: String,
-        /// True when the client attached upload streams.
-        has_streams: bool,
+        /// The ids of upload streams the client attached (none usually).
+        stream_ids: Vec<String>,
     },
     /// Type 2: an item of a client upload stream.
     StreamItem { invocation_id: String },
@@ -71,8 +71,13 @@ fn invalid(text: impl Into<String>) -> ProtocolError {
     ProtocolError::InvalidMessage(text.into())
 }
 
+/// A field that is absent or JSON `null` (.NET reads both as absent).
+fn present(value: Option<&RawValue>) -> Option<&RawValue> {
+    value.filter(|raw| raw.get() != "null")
+}
+
 fn string_field(value: Option<&RawValue>, name: &str) -> Result<Option<String>, ProtocolError> {
-    match value {
+    match present(value) {
         None => Ok(None),
         Some(raw) => serde_json::from_str::<String>(raw.get())
             .map(Some)
@@ -114,21 +119,17 @@ pub fn parse(record: &[u8]) -> Result<ClientMessage, ProtocolError> {
                 Some(raw) if raw.get().starts_with('[') => raw.get().to_owned(),
                 Some(_) => return Err(invalid("Expected 'arguments' to be of type Array.")),
             };
-            let has_streams = match record.stream_ids {
-                None => false,
-                Some(raw) => {
-                    let ids: Vec<String> = serde_json::from_str(raw.get()).map_err(|_| {
-                        invalid("Expected 'streamIds' to be of type Array of String.")
-                    })?;
-                    !ids.is_empty()
-                }
+            let stream_ids = match present(record.stream_ids) {
+                None => Vec::new(),
+                Some(raw) => serde_json::from_str(raw.get())
+                    .map_err(|_| invalid("Expected 'streamIds' to be of type Array of String."))?,
             };
             if kind == 1 {
                 Ok(ClientMessage::Invocation {
                     invocation_id,
                     target,
                     arguments,
-                    has_streams,
+                    stream_ids,
                 })
             } else {
                 Ok(ClientMessage::StreamInvocation {
@@ -284,7 +285,7 @@ mod tests {
             invocation_id: Some("7".into()),
             target: "Echo".into(),
             arguments: r#"["x",{"a":1}]"#.into(),
-            has_streams: false,
+            stream_ids: Vec::new(),
         };
         for text in [
             r#"{"type":1,"invocationId":"7","target":"Echo","arguments":["x",{"a":1}]}"#,
@@ -303,7 +304,7 @@ mod tests {
                 invocation_id: None,
                 target: "Send".into(),
                 arguments: "[]".into(),
-                has_streams: false
+                stream_ids: Vec::new()
             }
         );
         assert_eq!(parse(br#"{"type":6}"#).unwrap(), ClientMessage::Ping);

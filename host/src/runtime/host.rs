@@ -99,10 +99,29 @@ impl HostState {
         selection.except(to.excluding)
     }
 
+    /// The wait for a client result: the hub's own, capped by the
+    /// operator's `--invoke-timeout`, which is also the default.
     fn timeout(&self, timeout_ms: Option<u32>) -> Duration {
         timeout_ms
-            .map(|ms| Duration::from_millis(ms.into()))
+            .map(|ms| Duration::from_millis(ms.into()).min(self.env.invoke_timeout))
             .unwrap_or(self.env.invoke_timeout)
+    }
+
+    /// Checks what a hub hands over for clients: a method name, a JSON
+    /// array of arguments, and no more bytes than one connection may have
+    /// waiting (a larger message could never be delivered).
+    fn check_message(&self, method: &str, args: &str) -> Result<(), HubError> {
+        check_name("method", method)?;
+        check_args(args)?;
+        // The frame adds `{"type":1,"target":"","arguments":}` and an id.
+        let size = method.len() + args.len() + 64;
+        if size > self.env.max_outbound_message {
+            return Err(HubError::InvalidArgument(format!(
+                "the message is {size} bytes, more than the {} a connection may have waiting (--outbound-buffer)",
+                crate::config::format_bytes(self.env.max_outbound_message)
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -115,7 +134,7 @@ impl clients::Host for HostState {
         method: String,
         args: String,
     ) -> Host<Result<(), HubError>> {
-        if let Err(e) = check_name("method", &method).and_then(|_| check_args(&args)) {
+        if let Err(e) = self.check_message(&method, &args) {
             return Ok(Err(e));
         }
         let selection = self.selection(to);
@@ -131,7 +150,7 @@ impl clients::Host for HostState {
         args: String,
         timeout_ms: Option<u32>,
     ) -> Host<Result<ClientResult, HubError>> {
-        if let Err(e) = check_name("method", &method).and_then(|_| check_args(&args)) {
+        if let Err(e) = self.check_message(&method, &args) {
             return Ok(Err(e));
         }
         let selection = self.selection(to);
@@ -150,7 +169,7 @@ impl clients::Host for HostState {
         args: String,
         timeout_ms: Option<u32>,
     ) -> Host<Result<Vec<ClientResult>, HubError>> {
-        if let Err(e) = check_name("method", &method).and_then(|_| check_args(&args)) {
+        if let Err(e) = self.check_message(&method, &args) {
             return Ok(Err(e));
         }
         let selection = self.selection(to);
@@ -304,13 +323,24 @@ impl log::Host for HostState {
         fields: Vec<(String, String)>,
     ) -> Host<()> {
         let hub = &self.env.hub;
+        let (allowed, dropped) = self.env.log_budget.take();
+        if dropped > 0 {
+            tracing::warn!(target: "hub", hub, dropped, "hub log lines dropped: more than {} a second", super::state::LOG_LINES_PER_SECOND);
+        }
+        if !allowed {
+            return Ok(());
+        }
+        // One line per call: a hub cannot forge the host's log lines.
+        let message = message.replace('\n', "\\n").replace('\r', "\\r");
         let call = self.call.as_ref().map(|c| c.what.as_str()).unwrap_or("");
         let connection = self.caller().map(|c| c.id.as_str()).unwrap_or("");
         let fields = fields
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
-            .join(" ");
+            .join(" ")
+            .replace('\n', "\\n")
+            .replace('\r', "\\r");
         match level {
             log::Level::Trace => {
                 tracing::trace!(target: "hub", hub, connection, call, fields, "{message}")

@@ -25,6 +25,10 @@ pub struct InstanceLimits {
     pub memory: usize,
     pub max_calls: u32,
     pub max_instances: usize,
+    /// Largest message a hub may send: what one connection may have
+    /// waiting (`--outbound-buffer`). A larger one is the hub's error,
+    /// not a close of every recipient.
+    pub max_outbound_message: usize,
 }
 
 /// What a version has done, for `/healthz` and benchmarks.
@@ -122,6 +126,13 @@ impl HubVersion {
             })
         });
         store.set_epoch_deadline(1);
+        // The component's start functions run inside instantiation: a
+        // looping one must hit the deadline like any call.
+        store.data_mut().call = Some(CallContext::new(
+            None,
+            "instantiate".into(),
+            self.limits.deadline,
+        ));
         let hub = self
             .pre
             .instantiate_async(&mut store)

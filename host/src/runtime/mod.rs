@@ -29,8 +29,8 @@ pub use bindings::Connection;
 pub use error::CallError;
 pub use hub::{CallStats, HubVersion, InstanceLimits};
 
-use crate::cluster::local::CloseReason;
 use crate::cluster::{Cluster, ConnectionRecord};
+use crate::connection::CloseReason;
 pub use cache::CompileCache;
 use state::{HostState, HubEnv};
 
@@ -148,7 +148,7 @@ impl Runtime {
     pub async fn load_file(&self, path: &Path) -> anyhow::Result<Loaded> {
         let name =
             hub_name(path).with_context(|| format!("{} is not a hub file", path.display()))?;
-        let key = name.to_ascii_lowercase();
+        let key = crate::names::hub_key(&name);
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let sha256 = hex(&Sha256::digest(&bytes));
@@ -203,7 +203,7 @@ impl Runtime {
     /// Stops serving a hub whose file is gone; its clients are closed with
     /// `allowReconnect` (a node that still has the hub may take them).
     pub async fn retire(&self, name: &str) -> bool {
-        let key = name.to_ascii_lowercase();
+        let key = crate::names::hub_key(name);
         self.errors.lock().expect("errors lock").remove(&key);
         let Some(version) = self.hubs.write().expect("hubs lock").remove(&key) else {
             return false;
@@ -230,6 +230,10 @@ impl Runtime {
         sha256: String,
         bytes: Vec<u8>,
     ) -> anyhow::Result<(HubVersion, bool)> {
+        // The name becomes part of URLs and Redis keys.
+        if let Err(reason) = crate::names::check_name(&name) {
+            bail!("'{name}' cannot be a hub name: {reason}");
+        }
         let engine = self.engine.clone();
         let cache = self.cache.clone();
         let hash = sha256.clone();
@@ -259,6 +263,8 @@ impl Runtime {
             hub: name.clone(),
             cluster: self.cluster.clone(),
             invoke_timeout: self.invoke_timeout,
+            max_outbound_message: self.limits.max_outbound_message,
+            log_budget: Default::default(),
         });
         let version = HubVersion::new(
             name,
@@ -304,7 +310,7 @@ impl Runtime {
         self.hubs
             .read()
             .expect("hubs lock")
-            .get(&name.to_ascii_lowercase())
+            .get(&crate::names::hub_key(name))
             .cloned()
     }
 

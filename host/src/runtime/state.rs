@@ -21,8 +21,55 @@ use crate::cluster::Cluster;
 pub struct HubEnv {
     pub hub: String,
     pub cluster: Arc<Cluster>,
-    /// Default wait for a client result when the hub names none.
+    /// Default wait for a client result when the hub names none, and the
+    /// longest it may name.
     pub invoke_timeout: Duration,
+    /// Largest message (method name and arguments) a hub may send.
+    pub max_outbound_message: usize,
+    /// Keeps one hub from flooding the host's log.
+    pub log_budget: LogBudget,
+}
+
+/// Log lines one hub version may write per second; more are dropped and
+/// counted, and the count is logged once the next second begins.
+pub const LOG_LINES_PER_SECOND: u32 = 100;
+
+/// A once-per-second window of hub log lines.
+#[derive(Default)]
+pub struct LogBudget {
+    window: Mutex<LogWindow>,
+}
+
+#[derive(Default)]
+struct LogWindow {
+    started: Option<Instant>,
+    lines: u32,
+    dropped: u64,
+}
+
+impl LogBudget {
+    /// Whether one more line may be written now, and how many lines were
+    /// dropped in the window that just ended (to report once).
+    pub fn take(&self) -> (bool, u64) {
+        let mut window = self.window.lock().expect("log budget lock");
+        let now = Instant::now();
+        let mut dropped_before = 0;
+        if window
+            .started
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        {
+            dropped_before = std::mem::take(&mut window.dropped);
+            window.started = Some(now);
+            window.lines = 0;
+        }
+        if window.lines < LOG_LINES_PER_SECOND {
+            window.lines += 1;
+            (true, dropped_before)
+        } else {
+            window.dropped += 1;
+            (false, dropped_before)
+        }
+    }
 }
 
 /// The call an instance is serving.
@@ -130,20 +177,30 @@ impl WasiView for HostState {
     }
 }
 
-/// Caps a store's linear memory; remembers whether the cap was hit and
+/// Caps a store's linear memory, all of its memories together (a
+/// component may declare several); remembers whether the cap was hit and
 /// how large memory has grown (for recycling warm instances).
 pub struct MemoryLimiter {
     limit: usize,
+    /// Bytes of every memory of the instance together.
+    total: usize,
     pub peak: usize,
     pub exceeded: bool,
+    /// Table elements of every table together.
+    table_elements: usize,
 }
+
+/// Table elements one instance may hold, all tables together.
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 
 impl MemoryLimiter {
     fn new(limit: usize) -> Self {
         Self {
             limit,
+            total: 0,
             peak: 0,
             exceeded: false,
+            table_elements: 0,
         }
     }
 }
@@ -158,28 +215,37 @@ impl MemoryLimiter {
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> Result<bool> {
-        if desired > self.limit {
+        // Memories are created with `current == 0` and only grow, so the
+        // running sum is every memory's size.
+        let total = self.total - current.min(self.total) + desired;
+        if total > self.limit {
             self.exceeded = true;
             return Err(wasmtime::format_err!(
                 "the hub exceeded its memory limit of {}",
                 crate::config::format_bytes(self.limit)
             ));
         }
-        self.peak = self.peak.max(desired);
+        self.total = total;
+        self.peak = self.peak.max(total);
         Ok(true)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> Result<bool> {
-        Ok(desired <= 1_000_000)
+        let total = self.table_elements - current.min(self.table_elements) + desired;
+        if total > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.table_elements = total;
+        Ok(true)
     }
 }
 

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use wasmhub::config::{Config, JwtKey, parse_bytes, parse_duration};
+use wasmhub::config::{Config, Jwt, JwtKey, parse_bytes, parse_duration};
 
 /// Default listen address, when no source names one.
 const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
@@ -61,12 +61,22 @@ pub struct Layer {
     /// [default: none].
     #[arg(long, value_name = "FILE")]
     pub jwt_public_key: Option<PathBuf>,
+    /// Require this `iss` claim in tokens [default: any issuer].
+    #[arg(long, value_name = "ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Require this `aud` claim in tokens [default: any audience].
+    #[arg(long, value_name = "AUDIENCE")]
+    pub jwt_audience: Option<String>,
     /// Send a Ping after this long without sending anything [default: 15s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub keep_alive: Option<Duration>,
     /// Close a client that sent nothing for this long [default: 30s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub client_timeout: Option<Duration>,
+    /// Longest one write to a client may take; a client that reads nothing
+    /// for this long is closed [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub write_timeout: Option<Duration>,
     /// Close a client without a valid handshake after this long
     /// [default: 15s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -126,6 +136,9 @@ impl Layer {
             node_timeout: self.node_timeout.or(lower.node_timeout),
             jwt_secret: self.jwt_secret.or(lower.jwt_secret),
             jwt_public_key: self.jwt_public_key.or(lower.jwt_public_key),
+            jwt_issuer: self.jwt_issuer.or(lower.jwt_issuer),
+            jwt_audience: self.jwt_audience.or(lower.jwt_audience),
+            write_timeout: self.write_timeout.or(lower.write_timeout),
             keep_alive: self.keep_alive.or(lower.keep_alive),
             client_timeout: self.client_timeout.or(lower.client_timeout),
             handshake_timeout: self.handshake_timeout.or(lower.handshake_timeout),
@@ -207,12 +220,20 @@ pub enum SettingsError {
     /// The backplane URL is not one we can connect to.
     #[error("--redis {url} is not a redis URL: {reason}")]
     Redis { url: String, reason: String },
-    /// A name used in backplane keys is empty or has whitespace.
-    #[error("--{flag} '{value}' must be non-empty and without spaces")]
-    BadName { flag: &'static str, value: String },
+    /// A name used in backplane keys is empty or has characters that
+    /// could break keys.
+    #[error("--{flag} '{value}': {reason}")]
+    BadName {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
     /// Both kinds of token key are set, perhaps in different sources.
     #[error("--jwt-secret and --jwt-public-key exclude each other; set only one")]
     JwtBoth,
+    /// An issuer or audience is required, but no token key is set.
+    #[error("--jwt-issuer and --jwt-audience need --jwt-secret or --jwt-public-key")]
+    JwtClaimWithoutKey,
     /// The HS256 secret is empty, which would accept forged tokens.
     #[error("--jwt-secret must not be empty")]
     JwtSecretEmpty,
@@ -266,10 +287,25 @@ fn build(layer: Layer) -> Result<(Config, SocketAddr), SettingsError> {
         config.redis = Some(url);
     }
     if let Some(prefix) = layer.channel_prefix {
-        check_name("channel-prefix", &prefix)?;
+        wasmhub::names::check_prefix(&prefix).map_err(|reason| SettingsError::BadName {
+            flag: "channel-prefix",
+            value: prefix.clone(),
+            reason,
+        })?;
         config.channel_prefix = prefix;
     }
-    config.jwt = jwt_key(layer.jwt_secret, layer.jwt_public_key)?;
+    config.jwt = match jwt_key(layer.jwt_secret, layer.jwt_public_key)? {
+        Some(key) => Some(Jwt {
+            key,
+            issuer: layer.jwt_issuer,
+            audience: layer.jwt_audience,
+        }),
+        None if layer.jwt_issuer.is_some() || layer.jwt_audience.is_some() => {
+            return Err(SettingsError::JwtClaimWithoutKey);
+        }
+        None => None,
+    };
+    set(&mut config.write_timeout, layer.write_timeout);
     set(&mut config.heartbeat_interval, layer.heartbeat_interval);
     set(&mut config.node_timeout, layer.node_timeout);
     set(&mut config.keep_alive, layer.keep_alive);
@@ -305,6 +341,7 @@ fn check(config: &Config) -> Result<(), SettingsError> {
         ("keep-alive", config.keep_alive),
         ("client-timeout", config.client_timeout),
         ("handshake-timeout", config.handshake_timeout),
+        ("write-timeout", config.write_timeout),
         ("invoke-timeout", config.invoke_timeout),
         ("hub-deadline", config.hub_deadline),
     ];
@@ -336,13 +373,11 @@ fn check(config: &Config) -> Result<(), SettingsError> {
 
 /// Node ids and prefixes become parts of backplane keys and channel names.
 fn check_name(flag: &'static str, value: &str) -> Result<(), SettingsError> {
-    if value.is_empty() || value.chars().any(char::is_whitespace) {
-        return Err(SettingsError::BadName {
-            flag,
-            value: value.to_owned(),
-        });
-    }
-    Ok(())
+    wasmhub::names::check_name(value).map_err(|reason| SettingsError::BadName {
+        flag,
+        value: value.to_owned(),
+        reason,
+    })
 }
 
 /// `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS.

@@ -317,7 +317,7 @@ fn names_in_backplane_keys() {
     let error = err(&["--hubs", "h", "--node-id", "a b"], &[]).to_string();
     assert_eq!(
         error,
-        "--node-id 'a b' must be non-empty and without spaces"
+        "--node-id 'a b': ' ' is not allowed: use letters, digits, '-', '_' and '.'"
     );
 }
 
@@ -326,9 +326,30 @@ fn jwt_keys_exclude_each_other_across_sources() {
     let vars = [("WASMHUB_JWT_SECRET", "s3cret")];
     let (config, _) = ok(&["--hubs", "h"], &vars);
     assert!(matches!(
-        config.jwt,
+        config.jwt.as_ref().map(|j| &j.key),
         Some(wasmhub::config::JwtKey::Secret(_))
     ));
+    let (config, _) = ok(
+        &[
+            "--hubs",
+            "h",
+            "--jwt-issuer",
+            "me",
+            "--jwt-audience",
+            "hubs",
+        ],
+        &vars,
+    );
+    let jwt = config.jwt.unwrap();
+    assert_eq!(
+        (jwt.issuer.as_deref(), jwt.audience.as_deref()),
+        (Some("me"), Some("hubs"))
+    );
+    let error = err(&["--hubs", "h", "--jwt-issuer", "me"], &[]);
+    assert!(
+        matches!(error, SettingsError::JwtClaimWithoutKey),
+        "{error}"
+    );
     let error = err(&["--hubs", "h", "--jwt-public-key", "k.pem"], &vars);
     assert!(matches!(error, SettingsError::JwtBoth), "{error}");
     let error = err(&["--hubs", "h", "--jwt-secret", ""], &[]);
@@ -393,6 +414,7 @@ fn help_states_the_real_defaults() {
             "keep-alive" => duration(defaults.keep_alive),
             "client-timeout" => duration(defaults.client_timeout),
             "handshake-timeout" => duration(defaults.handshake_timeout),
+            "write-timeout" => duration(defaults.write_timeout),
             "invoke-timeout" => duration(defaults.invoke_timeout),
             "hub-deadline" => duration(defaults.hub_deadline),
             "max-message-size" => size(defaults.max_message_size),
@@ -404,7 +426,10 @@ fn help_states_the_real_defaults() {
             "compile-cache" => assert!(stated.starts_with("$XDG_CACHE_HOME/wasmhub")),
             "watch" => assert_eq!(stated, defaults.watch.to_string()),
             _ => assert!(
-                stated == "none" || stated.starts_with("none,") || stated.starts_with("random"),
+                stated == "none"
+                    || stated.starts_with("none,")
+                    || stated.starts_with("random")
+                    || stated.starts_with("any "),
                 "--{long}: {stated}"
             ),
         }

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod negotiated;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
@@ -31,6 +32,41 @@ use negotiated::{Negotiated, NegotiatedConnections, random_id};
 pub struct AppState {
     pub services: Services,
     pub negotiated: Arc<NegotiatedConnections>,
+    /// Token checks, when identity is configured.
+    pub verifier: Option<Arc<auth::Verifier>>,
+    /// Set when the node begins to shut down: new negotiates and
+    /// connections get 503, so clients reconnect elsewhere.
+    pub draining: Arc<AtomicBool>,
+}
+
+impl AppState {
+    /// The handlers' state; fails only on a token key that does not parse.
+    pub fn new(services: Services) -> anyhow::Result<Self> {
+        let verifier = match &services.config.jwt {
+            Some(jwt) => Some(Arc::new(auth::Verifier::new(jwt)?)),
+            None => None,
+        };
+        Ok(Self {
+            services,
+            negotiated: Arc::new(NegotiatedConnections::default()),
+            verifier,
+            draining: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    fn verifier(&self) -> Option<&auth::Verifier> {
+        self.verifier.as_deref()
+    }
+
+    /// 503 while shutting down, before anything else is looked at.
+    fn refuse_when_draining(&self) -> Option<Response> {
+        self.draining.load(Ordering::Acquire).then(|| {
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "This node is shutting down: connect again to reach another node.",
+            )
+        })
+    }
 }
 
 /// The host's routes.
@@ -92,6 +128,9 @@ async fn negotiate_handler(
     Query(query): Query<Pairs>,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(refused) = app.refuse_when_draining() {
+        return refused;
+    }
     if app.services.runtime.hub(&hub).is_none() {
         return hub_not_found(&hub);
     }
@@ -103,7 +142,7 @@ async fn negotiate_handler(
         Ok(v) => v,
         Err(error) => return json(negotiate::error(&error)),
     };
-    if let Err(error) = auth::authenticate(app.services.config.jwt.as_ref(), &headers, &query) {
+    if let Err(error) = auth::authenticate(app.verifier(), &headers, &query) {
         return unauthorized(error);
     }
     let connection_id = random_id();
@@ -136,6 +175,9 @@ async fn connect_handler(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
+    if let Some(refused) = app.refuse_when_draining() {
+        return refused;
+    }
     let Some(version) = app.services.runtime.hub(&hub) else {
         return hub_not_found(&hub);
     };
@@ -145,11 +187,11 @@ async fn connect_handler(
             "This endpoint speaks the WebSocket transport only: connect with a SignalR client.",
         );
     };
-    let identity = match auth::authenticate(app.services.config.jwt.as_ref(), &headers, &query) {
+    let identity = match auth::authenticate(app.verifier(), &headers, &query) {
         Ok(identity) => identity,
         Err(error) => return unauthorized(error),
     };
-    let connection_id = match query.iter().find(|(k, _)| k == "id") {
+    let connection_id = match query.iter().find(|(k, _)| k.eq_ignore_ascii_case("id")) {
         None => random_id(),
         Some((_, token)) => {
             // With a backplane the shared copy is the authority (a token is
@@ -168,10 +210,10 @@ async fn connect_handler(
             }
         }
     };
+    // A claim replaces a client-chosen attribute of the same key: a
+    // client cannot add `?@role=admin` to a token that says `role=user`.
     let mut attributes = attributes_of(&query, &headers);
-    for (key, values) in identity.claims {
-        attributes.entry(key).or_default().extend(values);
-    }
+    attributes.extend(identity.claims);
     let setup = ConnectionSetup {
         context: ConnectionContext {
             id: connection_id,
@@ -179,7 +221,9 @@ async fn connect_handler(
             transport: "WebSockets",
             query: query
                 .into_iter()
-                .filter(|(k, _)| k != "id" && k != "access_token")
+                .filter(|(k, _)| {
+                    !k.eq_ignore_ascii_case("id") && !k.eq_ignore_ascii_case("access_token")
+                })
                 .collect(),
             headers: headers
                 .iter()
@@ -191,6 +235,7 @@ async fn connect_handler(
         },
         user: identity.user,
         attributes,
+        expires: identity.expires,
     };
     let services = app.services.clone();
     // Frames may carry several records; a frame far larger than one

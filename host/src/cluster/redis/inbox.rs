@@ -1,27 +1,100 @@
 //! Receives envelopes: this node's inbox and the broadcast channel, on a
 //! subscription that reconnects with backoff when Redis goes away.
+//!
+//! A subscription can die silently: a NAT or load balancer that drops an
+//! idle flow, or a partition, leaves a socket that delivers nothing and
+//! reports no error, while the heartbeat (its own connection) stays
+//! green. So the subscriber PINGs Redis on its own connection every
+//! heartbeat interval and reconnects when no PONG comes back in time:
+//! a deaf node hears again within about two heartbeat intervals.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::future::join_all;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::envelope::{Envelope, WireAnswer, raw};
 use super::{Backplane, Waiter};
-use crate::cluster::local::Encoded;
 use crate::cluster::{Filter, Selection};
+use crate::connection::Encoded;
 
-/// Starts the subscriber; the receiver fires once it is subscribed.
+/// Bytes of envelopes received and not yet handled. redis-rs buffers
+/// without a bound; the subscriber moves each message into this queue at
+/// once, so a node that cannot keep up drops (and counts) messages
+/// instead of growing without limit.
+pub const QUEUE_BYTES: usize = 64 << 20;
+
+/// Starts the subscriber and its handler; the receiver fires once it is
+/// subscribed.
 pub fn spawn(backplane: Arc<Backplane>) -> oneshot::Receiver<()> {
     let (ready, ready_rx) = oneshot::channel();
-    tokio::spawn(run(backplane, ready));
+    let (tx, mut received) = mpsc::unbounded_channel::<(Envelope, usize)>();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let queue = Queue {
+        tx,
+        queued: queued.clone(),
+    };
+    let handler = backplane.clone();
+    tokio::spawn(async move {
+        while let Some((envelope, size)) = received.recv().await {
+            queued.fetch_sub(size, Ordering::AcqRel);
+            handle(&handler, envelope);
+        }
+    });
+    tokio::spawn(run(backplane, ready, queue));
     ready_rx
 }
 
-async fn run(backplane: Arc<Backplane>, ready: oneshot::Sender<()>) {
+/// The subscriber's end of the queue to the handler.
+struct Queue {
+    tx: mpsc::UnboundedSender<(Envelope, usize)>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Queue {
+    /// Queues an envelope of `size` bytes; false when the queue is full.
+    fn offer(&self, envelope: Envelope, size: usize) -> bool {
+        if self.queued.load(Ordering::Acquire) + size > QUEUE_BYTES {
+            return false;
+        }
+        self.queued.fetch_add(size, Ordering::AcqRel);
+        self.tx.send((envelope, size)).is_ok()
+    }
+}
+
+/// Counts messages dropped because the queue was full; logs at most once
+/// a second.
+struct Dropped {
+    count: u64,
+    logged: Option<tokio::time::Instant>,
+}
+
+impl Dropped {
+    fn one(&mut self) {
+        self.count += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .logged
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        {
+            tracing::warn!(
+                dropped = self.count,
+                queue_bytes = QUEUE_BYTES,
+                "the backplane subscriber is behind: messages dropped"
+            );
+            self.logged = Some(now);
+        }
+    }
+}
+
+async fn run(backplane: Arc<Backplane>, ready: oneshot::Sender<()>, queue: Queue) {
+    let mut dropped = Dropped {
+        count: 0,
+        logged: None,
+    };
     let mut ready = Some(ready);
     let mut backoff = Duration::from_millis(100);
     let channels = [
@@ -36,7 +109,7 @@ async fn run(backplane: Arc<Backplane>, ready: oneshot::Sender<()>) {
             }
             redis::RedisResult::Ok(pubsub)
         };
-        let mut pubsub = match tokio::time::timeout(Duration::from_secs(3), subscribed).await {
+        let pubsub = match tokio::time::timeout(Duration::from_secs(3), subscribed).await {
             Ok(Ok(pubsub)) => pubsub,
             Ok(Err(error)) => {
                 tracing::warn!(%error, retry_in = ?backoff, "backplane subscription failed");
@@ -54,15 +127,37 @@ async fn run(backplane: Arc<Backplane>, ready: oneshot::Sender<()>) {
         if let Some(ready) = ready.take() {
             let _ = ready.send(());
         }
-        let mut messages = pubsub.on_message();
-        while let Some(message) = messages.next().await {
-            match serde_json::from_slice::<Envelope>(message.get_payload_bytes()) {
-                Ok(envelope) => handle(&backplane, envelope),
-                Err(error) => tracing::warn!(%error, "ignored a malformed backplane message"),
+        let (mut sink, mut messages) = pubsub.split();
+        let every = backplane.options.heartbeat_interval;
+        let answer_within = every.max(Duration::from_secs(1));
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let lost = loop {
+            tokio::select! {
+                message = messages.next() => match message {
+                    Some(message) => match serde_json::from_slice::<Envelope>(message.get_payload_bytes()) {
+                        Ok(envelope) => {
+                            if !queue.offer(envelope, message.get_payload_bytes().len()) {
+                                dropped.one();
+                            }
+                        }
+                        Err(error) => tracing::warn!(%error, "ignored a malformed backplane message"),
+                    },
+                    None => break "the subscription ended",
+                },
+                _ = ping.tick() => {
+                    if backplane.stopping.load(Ordering::Acquire) {
+                        return;
+                    }
+                    match tokio::time::timeout(answer_within, sink.ping::<redis::Value>()).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(_)) => break "PING on the subscription failed",
+                        Err(_) => break "no PONG on the subscription in time",
+                    }
+                }
             }
-        }
+        };
         if !backplane.stopping.load(Ordering::Acquire) {
-            tracing::warn!("backplane subscription lost; reconnecting");
+            tracing::warn!(why = lost, "backplane subscription lost; reconnecting");
         }
     }
 }

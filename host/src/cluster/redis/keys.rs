@@ -5,9 +5,10 @@
 //! | key / channel | type | holds |
 //! |---|---|---|
 //! | `P:nodes` | set | ids of nodes that registered |
-//! | `P:node:{node}:heartbeat` | string, expires after node-timeout | liveness |
+//! | `P:node:{node}:heartbeat` | string `<process>:<beat>`, expires after node-timeout | liveness |
 //! | `P:node:{node}:connections` | set | connection ids the node owns |
 //! | `P:node:{node}:inbox` | channel | envelopes for that node only |
+//! | `P:node:{node}:sweeper` | string, expires | the node sweeping that (dead) node |
 //! | `P:broadcast` | channel | sends every node resolves locally |
 //! | `P:connection:{id}` | string (JSON) | the connection's registration |
 //! | `P:negotiated:{token}` | string, expires | a negotiate's connection id and hub |
@@ -19,7 +20,13 @@
 //! Index sets are hints: every read checks the registration itself, so a
 //! stale index member (left by an outage) never selects a connection.
 //! Hub names and attribute keys are lowercase; users and groups are kept
-//! exactly (they compare case-sensitively).
+//! exactly (they compare case-sensitively). Hub names, node ids and the
+//! prefix are checked names (no `:`, see [`crate::names`]); users, groups,
+//! attribute keys and connection ids are escaped with
+//! [`crate::names::key_part`], so no name can make a key collide with
+//! another.
+
+use crate::names::{hub_key, key_part};
 
 /// Builds keys under one prefix.
 #[derive(Debug, Clone)]
@@ -46,6 +53,18 @@ impl Keys {
         format!("{}:node:{node}:connections", self.prefix)
     }
 
+    /// The lease of the node sweeping `node` (one sweeper per dead node).
+    pub fn sweeper(&self, node: &str) -> String {
+        format!("{}:node:{node}:sweeper", self.prefix)
+    }
+
+    /// The node a [`Self::node_connections`] key is for.
+    pub fn node_of_connections_key<'a>(&self, key: &'a str) -> Option<&'a str> {
+        key.strip_prefix(&self.prefix)?
+            .strip_prefix(":node:")?
+            .strip_suffix(":connections")
+    }
+
     pub fn inbox(&self, node: &str) -> String {
         format!("{}:node:{node}:inbox", self.prefix)
     }
@@ -55,7 +74,7 @@ impl Keys {
     }
 
     pub fn connection(&self, id: &str) -> String {
-        format!("{}:connection:{id}", self.prefix)
+        format!("{}:connection:{}", self.prefix, key_part(id))
     }
 
     pub fn negotiated(&self, token: &str) -> String {
@@ -63,26 +82,24 @@ impl Keys {
     }
 
     pub fn hub_connections(&self, hub: &str) -> String {
-        format!(
-            "{}:hub:{}:connections",
-            self.prefix,
-            hub.to_ascii_lowercase()
-        )
+        format!("{}:hub:{}:connections", self.prefix, hub_key(hub))
     }
 
     pub fn user(&self, hub: &str, user: &str) -> String {
         format!(
-            "{}:hub:{}:user:{user}",
+            "{}:hub:{}:user:{}",
             self.prefix,
-            hub.to_ascii_lowercase()
+            hub_key(hub),
+            key_part(user)
         )
     }
 
     pub fn group(&self, hub: &str, group: &str) -> String {
         format!(
-            "{}:hub:{}:group:{group}",
+            "{}:hub:{}:group:{}",
             self.prefix,
-            hub.to_ascii_lowercase()
+            hub_key(hub),
+            key_part(group)
         )
     }
 
@@ -90,8 +107,8 @@ impl Keys {
         format!(
             "{}:hub:{}:attribute:{}",
             self.prefix,
-            hub.to_ascii_lowercase(),
-            key.to_ascii_lowercase()
+            hub_key(hub),
+            key_part(&key.to_ascii_lowercase())
         )
     }
 

@@ -16,6 +16,7 @@ mod envelope;
 mod heartbeat;
 mod inbox;
 pub mod keys;
+mod mirror;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -41,11 +42,19 @@ pub struct BackplaneOptions {
     pub node_timeout: Duration,
 }
 
-/// Why the backplane could not be created at all (a bad URL; Redis being
-/// down is not an error: the node starts degraded and reconnects).
+/// Why the backplane could not be created at all. Redis being down is not
+/// one: the node starts degraded and reconnects.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid --redis URL: {0}")]
-pub struct BackplaneError(#[from] redis::RedisError);
+pub enum BackplaneError {
+    #[error("invalid --redis URL: {0}")]
+    Url(#[from] redis::RedisError),
+    /// Another live process beats under the same node id: the two would
+    /// share one inbox and sweep each other's registrations.
+    #[error(
+        "another live process is node '{node}' on this Redis (its heartbeat keeps changing): give each node its own --node-id"
+    )]
+    NodeIdInUse { node: String },
+}
 
 /// A request of this node waiting for another node's answer.
 struct Pending {
@@ -63,15 +72,21 @@ pub struct Backplane {
     options: BackplaneOptions,
     keys: Keys,
     client: redis::Client,
-    redis: ConnectionManager,
+    /// The command link. Replaced when a command times out: redis-rs
+    /// reconnects on a dropped socket, not on one that went silent.
+    redis: std::sync::RwLock<ConnectionManager>,
+    manager_config: ConnectionManagerConfig,
     local: Arc<MemoryRegistry>,
     next_request: AtomicU64,
     pending: Mutex<HashMap<u64, Pending>>,
     /// Set when a write failed or Redis lost our data: the next beat
     /// re-registers every local connection.
     needs_resync: AtomicBool,
-    /// Registrations whose removal failed, retried on resync.
-    tombstones: Mutex<Vec<ConnectionRecord>>,
+    /// Orders the registry writes of each connection.
+    writes: mirror::WriteLocks,
+    /// This process, in the heartbeat's value: tells a predecessor or a
+    /// second process with the same node id from this one.
+    instance: String,
     stopping: AtomicBool,
     /// Woken by a heartbeat that reached Redis: a subscriber waiting out
     /// its backoff retries at once.
@@ -92,26 +107,38 @@ impl Backplane {
         options: BackplaneOptions,
         local: Arc<MemoryRegistry>,
     ) -> Result<Arc<Self>, BackplaneError> {
-        let client = redis::Client::open(options.url.as_str())?;
+        // TCP keepalive on every backplane socket: a peer that vanished
+        // (a NAT or load balancer forgot the flow) is noticed by the
+        // kernel too, not only by the subscriber's PINGs.
+        let keepalive = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(10))
+            .with_interval(Duration::from_secs(5))
+            .with_retries(3);
+        let info = redis::IntoConnectionInfo::into_connection_info(options.url.as_str())?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_keepalive(keepalive));
+        let client = redis::Client::open(info)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(2));
-        let redis = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        let redis = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
         let backplane = Arc::new(Self {
             keys: Keys::new(&options.prefix),
             options,
             client,
-            redis,
+            redis: std::sync::RwLock::new(redis),
+            manager_config: config,
             local,
             next_request: AtomicU64::new(1),
             pending: Mutex::new(HashMap::new()),
             needs_resync: AtomicBool::new(false),
-            tombstones: Mutex::new(Vec::new()),
+            writes: Default::default(),
+            instance: uuid::Uuid::new_v4().simple().to_string(),
             stopping: AtomicBool::new(false),
             subscriber_wake: tokio::sync::Notify::new(),
         });
+        heartbeat::claim_node_id(&backplane).await?;
         let ready = inbox::spawn(backplane.clone());
         // Wait (briefly) for the subscription so early messages are not lost.
         let _ = tokio::time::timeout(Duration::from_secs(5), ready).await;
@@ -136,76 +163,19 @@ impl Backplane {
     }
 
     fn conn(&self) -> ConnectionManager {
-        self.redis.clone()
+        self.redis.read().expect("redis link lock").clone()
     }
 
-    /// Adds the writes that register `record` to a MULTI pipeline.
-    fn add_registration(&self, pipe: &mut redis::Pipeline, record: &ConnectionRecord) {
-        let json = serde_json::to_string(record).expect("records serialize");
-        pipe.set(self.keys.connection(&record.id), json).ignore();
-        for index in self.keys.indexes(record) {
-            pipe.sadd(index, &record.id).ignore();
-        }
-        pipe.sadd(self.keys.node_connections(&record.node), &record.id)
-            .ignore();
-    }
-
-    /// Adds the writes that remove `record` to a MULTI pipeline.
-    fn add_removal(&self, pipe: &mut redis::Pipeline, record: &ConnectionRecord) {
-        pipe.del(self.keys.connection(&record.id)).ignore();
-        for index in self.keys.indexes(record) {
-            pipe.srem(index, &record.id).ignore();
-        }
-        pipe.srem(self.keys.node_connections(&record.node), &record.id)
-            .ignore();
-    }
-
-    async fn run(&self, pipe: &redis::Pipeline) -> redis::RedisResult<()> {
-        pipe.query_async::<()>(&mut self.conn()).await
-    }
-
-    fn write_failed(&self, what: &str, error: &redis::RedisError) {
-        tracing::warn!(%error, "backplane {what} failed; will re-register when Redis answers");
-        self.needs_resync.store(true, Ordering::Release);
-    }
-
-    /// Records a new local connection.
-    pub async fn register(&self, record: &ConnectionRecord) {
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        self.add_registration(&mut pipe, record);
-        if let Err(e) = self.run(&pipe).await {
-            self.write_failed("registration", &e);
-        }
-    }
-
-    /// Rewrites a local connection's registration after a change.
-    pub async fn update(&self, old: &ConnectionRecord, new: &ConnectionRecord) {
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        let kept: HashSet<String> = self.keys.indexes(new).into_iter().collect();
-        for index in self.keys.indexes(old) {
-            if !kept.contains(&index) {
-                pipe.srem(index, &old.id).ignore();
-            }
-        }
-        self.add_registration(&mut pipe, new);
-        if let Err(e) = self.run(&pipe).await {
-            self.write_failed("update", &e);
-        }
-    }
-
-    /// Removes a local connection's registration.
-    pub async fn unregister(&self, record: &ConnectionRecord) {
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        self.add_removal(&mut pipe, record);
-        if let Err(e) = self.run(&pipe).await {
-            self.tombstones
-                .lock()
-                .expect("tombstones")
-                .push(record.clone());
-            self.write_failed("removal", &e);
+    /// Drops the command link for a new one: after a command timed out,
+    /// the socket may be half-open (a NAT or load balancer forgot it),
+    /// and redis-rs would wait on it for ever.
+    fn renew_command_link(&self) {
+        match ConnectionManager::new_lazy_with_config(
+            self.client.clone(),
+            self.manager_config.clone(),
+        ) {
+            Ok(fresh) => *self.redis.write().expect("redis link lock") = fresh,
+            Err(error) => tracing::warn!(%error, "cannot make a new backplane command link"),
         }
     }
 
@@ -249,7 +219,7 @@ impl Backplane {
             .into_iter()
             .flatten()
             .filter_map(|json| serde_json::from_str::<ConnectionRecord>(&json).ok())
-            .filter(|r| r.hub.eq_ignore_ascii_case(hub))
+            .filter(|r| crate::names::same_hub(&r.hub, hub))
             .filter(|r| selection.matches(&r.id, r.user.as_deref(), &r.groups, &r.attributes))
             .collect();
         records.sort_by(|a, b| a.id.cmp(&b.id));
@@ -434,10 +404,11 @@ impl Backplane {
         group: &str,
         add: bool,
     ) -> Result<(), ClusterError> {
+        let _write = self.write_lock(id).await;
         let old = self
             .local
             .record(id)
-            .filter(|r| r.hub == hub)
+            .filter(|r| crate::names::same_hub(&r.hub, hub))
             .ok_or_else(|| ClusterError::connection_not_found(id))?;
         if add {
             self.local.add_to_group(hub, id, group)?;
@@ -507,21 +478,27 @@ impl Backplane {
         }
     }
 
+    /// Stops beating and receiving without removing anything: what a
+    /// crashed process leaves behind (for tests of crash recovery).
+    pub fn abandon(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
     /// Leaves the cluster: removes what this node registered and its
     /// heartbeat, so other nodes forget it at once instead of sweeping.
     pub async fn shutdown(&self) {
         self.stopping.store(true, Ordering::Release);
-        let records = self.local.records();
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        for record in &records {
-            self.add_removal(&mut pipe, record);
-        }
-        let node = self.node_id();
-        pipe.del(self.keys.heartbeat(node)).ignore();
-        pipe.del(self.keys.node_connections(node)).ignore();
-        pipe.srem(self.keys.nodes(), node).ignore();
-        if let Err(e) = self.run(&pipe).await {
+        let node = self.node_id().to_owned();
+        let cleaned = async {
+            heartbeat::sweep(self, &node).await?;
+            let mut pipe = redis::pipe();
+            pipe.del(self.keys.heartbeat(&node))
+                .ignore()
+                .srem(self.keys.nodes(), &node)
+                .ignore();
+            pipe.query_async::<()>(&mut self.conn()).await
+        };
+        if let Err(e) = cleaned.await {
             tracing::warn!(error = %e, "could not remove this node's registrations; other nodes will sweep them");
         }
     }

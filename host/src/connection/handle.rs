@@ -1,4 +1,4 @@
-//! How this node reaches a connection it owns: a bounded outbound queue
+//! How the rest of the host reaches a connection this node owns: a bounded outbound queue
 //! and the table of client results it is waiting for.
 //!
 //! The connection task holds the receiving ends; the cluster holds a
@@ -137,6 +137,17 @@ impl ConnectionHandle {
         });
     }
 
+    /// True once the server decided to close this connection (or the
+    /// client left): queued invocations are then dropped, not run.
+    pub fn is_closing(&self) -> bool {
+        self.inner.close.borrow().is_some()
+    }
+
+    /// Why the server is closing this connection, once it is.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.inner.close.borrow().clone()
+    }
+
     /// Another watcher of the close signal (the reader's).
     pub fn subscribe_close(&self) -> watch::Receiver<Option<CloseReason>> {
         self.inner.close.subscribe()
@@ -149,6 +160,21 @@ impl ConnectionHandle {
         target: &str,
         arguments: &str,
         timeout: Duration,
+    ) -> Result<String, String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        self.invoke_until(target, arguments, deadline, timeout)
+            .await
+    }
+
+    /// [`Self::invoke`], waiting until `deadline`: part of a call that
+    /// asks several clients within one timeout (`total`, named in the
+    /// error text).
+    pub async fn invoke_until(
+        &self,
+        target: &str,
+        arguments: &str,
+        deadline: tokio::time::Instant,
+        total: Duration,
     ) -> Result<String, String> {
         let id = self
             .inner
@@ -167,14 +193,14 @@ impl ConnectionHandle {
             self.forget(&id);
             return Err(DISCONNECTED.to_owned());
         }
-        match tokio::time::timeout(timeout, rx).await {
+        match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(DISCONNECTED.to_owned()),
             Err(_) => {
                 self.forget(&id);
                 Err(format!(
                     "the client did not answer within {}",
-                    humantime::format_duration(timeout)
+                    humantime::format_duration(total)
                 ))
             }
         }
