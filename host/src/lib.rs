@@ -9,7 +9,7 @@ pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod names;
-pub mod protocol;
+pub use wasmhub_protocol as protocol;
 pub mod runtime;
 pub mod server;
 pub mod transport;

@@ -14,6 +14,7 @@ import {
   eventually,
   rejection,
   withDeadline,
+  nextMessage,
   DEADLINE,
 } from "./harness.mjs";
 
@@ -145,6 +146,57 @@ describe("a reader that never waits for the invocation queue", () => {
       ["n1", "n2"],
     );
     await raw.stop();
+  });
+});
+
+describe("invocations of a client that has gone", () => {
+  const fx = useHost();
+
+  spec("still queued when it leaves, they are dropped, not run", async () => {
+    const observer = await fx.connect(HUB, { record: ["Note"] });
+    await observer.invoke("AddToGroup", observer.connectionId, "watch");
+    const raw = await rawConnect(fx.url, HUB, { query: { "@probe": "gone" } });
+    // A call that runs until the client leaves (it waits for this client's
+    // answer), and three queued behind it.
+    raw.sendJson({ type: 1, invocationId: "cr", target: "ClientResult", arguments: ["Answer"] });
+    await raw.nextMessage(DEADLINE, { predicate: (m) => m.type === 1 && m.target === "Answer" });
+    let frame = "";
+    for (let i = 0; i < 3; i++) {
+      frame += JSON.stringify({ type: 1, target: "SendToGroup", arguments: ["watch", "Note", `queued-${i}`] }) + "\x1e";
+    }
+    await new Promise((resolve) => raw.ws.send(frame, resolve));
+    raw.ws.terminate();
+    // It leaves presence only after its invoker ended.
+    await eventually(() => observer.invoke("ConnectionsByAttribute", "probe", null), [], DEADLINE, "the client to leave");
+    await observer.invoke("SendToGroup", "watch", "Note", "marker");
+    const notes = [];
+    for (;;) {
+      const note = await nextMessage(observer, "Note");
+      notes.push(note);
+      if (note === "marker") break;
+    }
+    assert.deepEqual(notes, ["marker"], "queued invocations of the gone client ran");
+    await observer.stop();
+  });
+});
+
+describe("invoke-one over several clients", () => {
+  const fx = useHost(["--invoke-timeout", "1s"]);
+
+  spec("one timeout bounds the whole call, not one per client asked", async () => {
+    // Three connections of bob that never answer a Question.
+    const silent = [];
+    for (let i = 0; i < 3; i++) silent.push(await rawConnect(fx.url, CHAT, { query: { name: "bob" } }));
+    const alice = await fx.connect(CHAT, { query: { name: "alice" } });
+    const t0 = Date.now();
+    const e = await rejection(alice.invoke("Ask", "bob", "anyone?"), DEADLINE, "Ask to fail");
+    const took = Date.now() - t0;
+    assert.match(e.message, /NoClientResponded: nobody answered: user 'bob' gave no answer/);
+    assert.match(e.message, /the client did not answer within 1s/);
+    assert.ok(took < 2_500, `Ask took ${took} ms: each client got the whole timeout`);
+    console.log(`# invoke-one over 3 silent clients with --invoke-timeout 1s failed after ${took} ms`);
+    await alice.stop();
+    await Promise.all(silent.map((r) => r.stop()));
   });
 });
 

@@ -409,6 +409,19 @@ for (const { what, bytes, why, args = [] } of REFUSED) {
   });
 }
 
+reloadSpec("a file whose name cannot be a hub name (chat:user:x.wasm) is refused, naming why", {}, async (env) => {
+  const bytes = testhub();
+  env.put("chat:user:x.wasm", bytes);
+  const refused = await env.waitRefused("chat:user:x", sha256(bytes));
+  assert.equal(refused.sha256, null, "nothing serves under that name");
+  assert.match(refused.lastError.message, /'chat:user:x' cannot be a hub name: ':' is not allowed/);
+  const res = await fetch(`${env.url}/hubs/chat:user:x/negotiate?negotiateVersion=1`, { method: "POST" });
+  assert.equal(res.status, 404);
+  // The other hubs are untouched.
+  const conn = await env.connect("/hubs/chat", { query: { name: "ann" } });
+  assert.deepEqual(await conn.invoke("Online"), ["ann"]);
+});
+
 reloadSpec("the serving file's bytes written again change nothing, and clear a refusal", {}, async (env) => {
   const published = () => env.host.stderr().split("\n").filter((l) => /hub published.*hub=swap/.test(l)).length;
   const serving = testhub();

@@ -1,11 +1,13 @@
 //! The one routing and presence API, whatever the backend.
 //!
 //! Hubs (through the runtime) and connections talk to [`Cluster`] only.
-//! Every node keeps its own connections in a [`memory::MemoryRegistry`];
-//! on a single node that is all there is. With a [`redis::Backplane`] the
-//! same methods span every node, which is why they are `async` and
-//! fallible even where memory never fails.
+//! Every node keeps its own connections in a [`memory::MemoryRegistry`],
+//! the authority for them; what spans nodes goes through a
+//! [`backend::Backend`]: [`backend::Standalone`] on a single node, the
+//! [`redis::Backplane`] on a cluster. The methods are `async` and
+//! fallible because a backend may be.
 
+pub mod backend;
 pub mod memory;
 pub mod redis;
 pub mod selection;
@@ -17,6 +19,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 
 pub use crate::connection::handle::{CloseReason, ConnectionEnds, ConnectionHandle, Encoded};
+use backend::Backend;
 pub use selection::{Attributes, Filter, Selection};
 
 /// What the registry knows of a connection, everywhere in the cluster.
@@ -66,11 +69,11 @@ impl ClusterError {
 }
 
 /// This node's view of the cluster: its own connections in memory (the
-/// authority for them), and, with a backplane, everyone else's.
+/// authority for them), and, through the backend, everyone else's.
 pub struct Cluster {
     node_id: String,
-    local: Arc<memory::MemoryRegistry>,
-    backplane: Option<Arc<redis::Backplane>>,
+    registry: Arc<memory::MemoryRegistry>,
+    backend: Arc<dyn Backend>,
 }
 
 impl Cluster {
@@ -78,8 +81,8 @@ impl Cluster {
     pub fn in_memory(node_id: impl Into<String>) -> Self {
         Self {
             node_id: node_id.into(),
-            local: Arc::new(memory::MemoryRegistry::default()),
-            backplane: None,
+            registry: Arc::new(memory::MemoryRegistry::default()),
+            backend: Arc::new(backend::Standalone),
         }
     }
 
@@ -87,13 +90,13 @@ impl Cluster {
     pub async fn with_backplane(
         options: redis::BackplaneOptions,
     ) -> Result<Self, redis::BackplaneError> {
-        let local = Arc::new(memory::MemoryRegistry::default());
+        let registry = Arc::new(memory::MemoryRegistry::default());
         let node_id = options.node_id.clone();
-        let backplane = redis::Backplane::start(options, local.clone()).await?;
+        let backplane = redis::Backplane::start(options, registry.clone()).await?;
         Ok(Self {
             node_id,
-            local,
-            backplane: Some(backplane),
+            registry,
+            backend: backplane,
         })
     }
 
@@ -104,49 +107,40 @@ impl Cluster {
 
     /// Records a new local connection.
     pub async fn register(&self, record: ConnectionRecord, handle: ConnectionHandle) {
-        let Some(bp) = &self.backplane else {
-            return self.local.register(record, handle);
-        };
         // Every mirrored change of one connection runs under its write
-        // lock, so Redis ends at the latest local state (no ghosts).
-        let _write = bp.write_lock(&record.id).await;
-        self.local.register(record.clone(), handle);
-        bp.register(&record).await;
+        // lock, so the backend ends at the latest local state (no ghosts).
+        let _write = self.backend.write_lock(&record.id).await;
+        self.registry.register(record.clone(), handle);
+        self.backend.registered(&record).await;
     }
 
     /// Forgets a local connection; its groups go with it.
     pub async fn unregister(&self, id: &str) -> Option<ConnectionRecord> {
-        let Some(bp) = &self.backplane else {
-            return self.local.unregister(id);
-        };
-        let _write = bp.write_lock(id).await;
-        let record = self.local.unregister(id)?;
-        bp.unregister(&record).await;
+        let _write = self.backend.write_lock(id).await;
+        let record = self.registry.unregister(id)?;
+        self.backend.unregistered(&record).await;
         Some(record)
     }
 
     /// Sets the user id of a local connection.
     pub async fn set_user(&self, id: &str, user: Option<String>) -> Result<(), ClusterError> {
-        let Some(bp) = &self.backplane else {
-            return self.local.set_user(id, user);
-        };
-        let _write = bp.write_lock(id).await;
-        let old = self.local.record(id);
-        self.local.set_user(id, user)?;
-        if let (Some(old), Some(new)) = (old, self.local.record(id)) {
-            bp.update(&old, &new).await;
+        let _write = self.backend.write_lock(id).await;
+        let old = self.registry.record(id);
+        self.registry.set_user(id, user)?;
+        if let (Some(old), Some(new)) = (old, self.registry.record(id)) {
+            self.backend.updated(&old, &new).await;
         }
         Ok(())
     }
 
     /// The user of one of this node's connections.
     pub async fn user_of(&self, id: &str) -> Option<String> {
-        self.local.user_of(id)
+        self.registry.user_of(id)
     }
 
     /// This node's record of one of its connections.
     pub async fn record(&self, id: &str) -> Option<ConnectionRecord> {
-        self.local.record(id)
+        self.registry.record(id)
     }
 
     /// Adds any connection of `hub`, on any node, to a group.
@@ -171,18 +165,14 @@ impl Cluster {
         group: &str,
         add: bool,
     ) -> Result<(), ClusterError> {
-        let Some(bp) = &self.backplane else {
-            return if add {
-                self.local.add_to_group(hub, id, group)
-            } else {
-                self.local.remove_from_group(hub, id, group)
-            };
-        };
-        if self.local.record(id).is_some() {
-            return bp.local_group_change(hub, id, group, add).await;
+        if self.registry.record(id).is_some() {
+            return change_local_group(&self.registry, self.backend.as_ref(), hub, id, group, add)
+                .await;
         }
-        match bp.owner_of(id).await? {
-            Some(node) if node != self.node_id => bp.group_remote(&node, hub, id, group, add).await,
+        match self.backend.owner_of(id).await? {
+            Some(node) if node != self.node_id => {
+                self.backend.group_remote(&node, hub, id, group, add).await
+            }
             _ => Err(ClusterError::connection_not_found(id)),
         }
     }
@@ -201,22 +191,27 @@ impl Cluster {
     ) -> Result<usize, ClusterError> {
         let message = Encoded::invocation(method, args);
         let mut queued = 0;
-        for (_, handle) in self.local.resolve(selection) {
+        for (_, handle) in self.registry.resolve(selection) {
             if handle.push(message.json_bytes().clone()) {
                 queued += 1;
             }
         }
-        let Some(bp) = &self.backplane else {
-            return Ok(queued);
-        };
         let remote = match selection.connection_id() {
-            Some(id) if self.local.record(id).is_some() => return Ok(queued),
-            Some(id) => match bp.owner_of(id).await {
-                Ok(Some(node)) => bp.publish_send(Some(&node), selection, method, args).await,
+            Some(id) if self.registry.record(id).is_some() => return Ok(queued),
+            Some(id) => match self.backend.owner_of(id).await {
+                Ok(Some(node)) => {
+                    self.backend
+                        .publish_send(Some(&node), selection, method, args)
+                        .await
+                }
                 Ok(None) => Ok(()),
                 Err(e) => Err(e),
             },
-            None => bp.publish_send(None, selection, method, args).await,
+            None => {
+                self.backend
+                    .publish_send(None, selection, method, args)
+                    .await
+            }
         };
         if let Err(error) = remote {
             tracing::warn!(%error, "a send reached this node's connections only");
@@ -236,17 +231,15 @@ impl Cluster {
         ),
         ClusterError,
     > {
-        let local = self.local.resolve(selection);
+        let local = self.registry.resolve(selection);
         let mut remote: BTreeMap<String, Vec<ConnectionRecord>> = BTreeMap::new();
-        if let Some(bp) = &self.backplane {
-            let local_only = selection
-                .connection_id()
-                .is_some_and(|id| self.local.record(id).is_some());
-            if !local_only {
-                for record in bp.resolve(selection).await? {
-                    if record.node != self.node_id {
-                        remote.entry(record.node.clone()).or_default().push(record);
-                    }
+        let local_only = selection
+            .connection_id()
+            .is_some_and(|id| self.registry.record(id).is_some());
+        if !local_only {
+            for record in self.backend.resolve(selection).await? {
+                if record.node != self.node_id {
+                    remote.entry(record.node.clone()).or_default().push(record);
                 }
             }
         }
@@ -270,7 +263,11 @@ impl Cluster {
         let (local, remote, degraded) = match self.targets(selection).await {
             Ok((local, remote)) => (local, remote, None),
             // Degraded: this node's clients can still answer.
-            Err(error) => (self.local.resolve(selection), BTreeMap::new(), Some(error)),
+            Err(error) => (
+                self.registry.resolve(selection),
+                BTreeMap::new(),
+                Some(error),
+            ),
         };
         if local.is_empty() && remote.is_empty() && degraded.is_none() {
             return Err(ClusterError::NoClientResponded(
@@ -301,30 +298,29 @@ impl Cluster {
         }
         let mut remote: Vec<ConnectionRecord> = remote.into_values().flatten().collect();
         remote.sort_by(|a, b| a.id.cmp(&b.id));
-        if let Some(bp) = &self.backplane {
-            for record in remote {
-                if left().is_zero() {
-                    reasons.push(format!("{}: {out_of_time}", record.id));
-                    continue;
-                }
-                let answer = bp
-                    .invoke_remote(
-                        &record.node,
-                        std::slice::from_ref(&record),
-                        method,
-                        arguments,
-                        // Whole milliseconds: the owner names it in errors.
-                        Duration::from_millis(left().as_millis() as u64),
-                    )
-                    .await
-                    .pop();
-                match answer {
-                    Some(answer @ ClientAnswer { value: Ok(_), .. }) => return Ok(answer),
-                    Some(ClientAnswer {
-                        value: Err(error), ..
-                    }) => reasons.push(format!("{}: {error}", record.id)),
-                    None => {}
-                }
+        for record in remote {
+            if left().is_zero() {
+                reasons.push(format!("{}: {out_of_time}", record.id));
+                continue;
+            }
+            let answer = self
+                .backend
+                .invoke_remote(
+                    &record.node,
+                    std::slice::from_ref(&record),
+                    method,
+                    arguments,
+                    // Whole milliseconds: the owner names it in errors.
+                    Duration::from_millis(left().as_millis() as u64),
+                )
+                .await
+                .pop();
+            match answer {
+                Some(answer @ ClientAnswer { value: Ok(_), .. }) => return Ok(answer),
+                Some(ClientAnswer {
+                    value: Err(error), ..
+                }) => reasons.push(format!("{}: {error}", record.id)),
+                None => {}
             }
         }
         if let Some(ClusterError::Unavailable(why)) = degraded {
@@ -356,14 +352,9 @@ impl Cluster {
                 value,
             }
         }));
-        let remote_calls = join_all(remote.iter().map(|(node, records)| async move {
-            match &self.backplane {
-                Some(bp) => {
-                    bp.invoke_remote(node, records, method, arguments, timeout)
-                        .await
-                }
-                None => Vec::new(),
-            }
+        let remote_calls = join_all(remote.iter().map(|(node, records)| {
+            self.backend
+                .invoke_remote(node, records, method, arguments, timeout)
         }));
         let (mut answers, remote_answers) = tokio::join!(local_calls, remote_calls);
         answers.extend(remote_answers.into_iter().flatten());
@@ -391,7 +382,7 @@ impl Cluster {
     /// user connected here is online even while the backplane is away.
     pub async fn is_user_online(&self, hub: &str, user: &str) -> Result<bool, ClusterError> {
         let selection = Selection::all(hub).with(Filter::User(user.to_owned()));
-        if !self.local.resolve(&selection).is_empty() {
+        if !self.registry.resolve(&selection).is_empty() {
             return Ok(true);
         }
         Ok(!self.connections(&selection).await?.is_empty())
@@ -426,14 +417,12 @@ impl Cluster {
         hub: &str,
         ttl: Duration,
     ) -> bool {
-        let Some(bp) = &self.backplane else {
-            return false;
-        };
-        match bp
+        match self
+            .backend
             .share_negotiation(token, &format!("{connection_id} {hub}"), ttl)
             .await
         {
-            Ok(()) => true,
+            Ok(shared) => shared,
             Err(error) => {
                 tracing::warn!(%error, "negotiation not shared: the WebSocket must reach this node");
                 false
@@ -443,31 +432,33 @@ impl Cluster {
 
     /// Takes a shared negotiation, made on any node, once: `Ok(Some((
     /// connection id, hub)))`. `Ok(None)`: not shared (unknown, used, or
-    /// never shared). `Err`: no backplane, or it is unreachable.
+    /// never shared, or one node alone). `Err`: the backplane is
+    /// unreachable.
     pub async fn claim_negotiation(
         &self,
         token: &str,
     ) -> Result<Option<(String, String)>, ClusterError> {
-        let Some(bp) = &self.backplane else {
-            return Err(ClusterError::Unavailable("no backplane".to_owned()));
-        };
-        Ok(bp.claim_negotiation(token).await?.and_then(|value| {
-            value
-                .split_once(' ')
-                .map(|(id, hub)| (id.to_owned(), hub.to_owned()))
-        }))
+        Ok(self
+            .backend
+            .claim_negotiation(token)
+            .await?
+            .and_then(|value| {
+                value
+                    .split_once(' ')
+                    .map(|(id, hub)| (id.to_owned(), hub.to_owned()))
+            }))
     }
 
     /// Closes this node's connections of one hub (its file was removed).
     pub async fn close_hub(&self, hub: &str, reason: CloseReason) {
-        for (_, handle) in self.local.resolve(&Selection::all(hub)) {
+        for (_, handle) in self.registry.resolve(&Selection::all(hub)) {
             handle.close(reason.clone());
         }
     }
 
     /// Closes every local connection (shutdown).
     pub async fn close_all(&self, reason: CloseReason) {
-        for handle in self.local.handles() {
+        for handle in self.registry.handles() {
             handle.close(reason.clone());
         }
     }
@@ -475,18 +466,41 @@ impl Cluster {
     /// Stops this node's backplane tasks without cleaning up, as a crash
     /// would (for tests).
     pub fn abandon(&self) {
-        if let Some(bp) = &self.backplane {
-            bp.abandon();
-        }
+        self.backend.abandon();
     }
 
     /// Leaves the cluster: removes what is left of this node's
     /// registrations and its heartbeat.
     pub async fn shutdown(&self) {
-        if let Some(bp) = &self.backplane {
-            bp.shutdown().await;
-        }
+        self.backend.shutdown().await;
     }
+}
+
+/// Changes the groups of a connection this node owns, and mirrors it,
+/// under its write lock. Used for this node's own calls and for other
+/// nodes' requests (the backplane's inbox).
+pub(crate) async fn change_local_group(
+    registry: &memory::MemoryRegistry,
+    backend: &dyn Backend,
+    hub: &str,
+    id: &str,
+    group: &str,
+    add: bool,
+) -> Result<(), ClusterError> {
+    let _write = backend.write_lock(id).await;
+    let old = registry
+        .record(id)
+        .filter(|r| crate::names::same_hub(&r.hub, hub))
+        .ok_or_else(|| ClusterError::connection_not_found(id))?;
+    if add {
+        registry.add_to_group(hub, id, group)?;
+    } else {
+        registry.remove_from_group(hub, id, group)?;
+    }
+    if let Some(new) = registry.record(id) {
+        backend.updated(&old, &new).await;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

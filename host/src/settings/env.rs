@@ -2,7 +2,9 @@
 //! flag itself, errors naming the variable.
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use wasmhub::config::{parse_bytes, parse_duration};
 
@@ -15,33 +17,7 @@ pub(super) fn var_name(flag: &str) -> String {
 
 /// Every setting the environment gives.
 pub(super) fn layer(lookup: EnvLookup) -> Result<Layer, SettingsError> {
-    let env = Env { lookup };
-    Ok(Layer {
-        hubs: env.path("hubs")?,
-        listen: env.parsed("listen", parse_listen)?,
-        web: env.path("web")?,
-        node_id: env.text("node-id")?,
-        redis: env.text("redis")?,
-        channel_prefix: env.text("channel-prefix")?,
-        heartbeat_interval: env.parsed("heartbeat-interval", parse_duration)?,
-        node_timeout: env.parsed("node-timeout", parse_duration)?,
-        jwt_secret: env.text("jwt-secret")?,
-        jwt_public_key: env.path("jwt-public-key")?,
-        jwt_issuer: env.text("jwt-issuer")?,
-        jwt_audience: env.text("jwt-audience")?,
-        write_timeout: env.parsed("write-timeout", parse_duration)?,
-        keep_alive: env.parsed("keep-alive", parse_duration)?,
-        client_timeout: env.parsed("client-timeout", parse_duration)?,
-        handshake_timeout: env.parsed("handshake-timeout", parse_duration)?,
-        max_message_size: env.parsed("max-message-size", parse_bytes)?,
-        invoke_timeout: env.parsed("invoke-timeout", parse_duration)?,
-        hub_deadline: env.parsed("hub-deadline", parse_duration)?,
-        hub_memory: env.parsed("hub-memory", parse_bytes)?,
-        outbound_buffer: env.parsed("outbound-buffer", parse_bytes)?,
-        instance_max_calls: env.parsed("instance-max-calls", parse_count)?,
-        compile_cache: env.path("compile-cache")?,
-        watch: env.parsed("watch", super::parse_bool)?,
-    })
+    Layer::from_env(&Env { lookup })
 }
 
 /// `WASMHUB_CONFIG`: the config file when `--config` is not given.
@@ -49,8 +25,9 @@ pub(super) fn config_path(lookup: EnvLookup) -> Result<Option<PathBuf>, Settings
     Env { lookup }.path("config")
 }
 
-/// Reads and parses one variable at a time.
-struct Env<'a> {
+/// Reads and parses one variable at a time; one method per kind of
+/// setting (see `table.rs`), named after it.
+pub(super) struct Env<'a> {
     lookup: EnvLookup<'a>,
 }
 
@@ -70,7 +47,7 @@ impl Env<'_> {
     }
 
     /// A path, taken as it is (relative to the working directory).
-    fn path(&self, flag: &str) -> Result<Option<PathBuf>, SettingsError> {
+    pub(super) fn path(&self, flag: &str) -> Result<Option<PathBuf>, SettingsError> {
         Ok(self.raw(flag)?.map(|(_, value)| PathBuf::from(value)))
     }
 
@@ -95,7 +72,32 @@ impl Env<'_> {
     }
 
     /// A string, kept as it is.
-    fn text(&self, flag: &str) -> Result<Option<String>, SettingsError> {
+    pub(super) fn text(&self, flag: &str) -> Result<Option<String>, SettingsError> {
         self.parsed(flag, |text| Ok(text.to_owned()))
+    }
+
+    /// A compile cache directory, or `off`.
+    pub(super) fn cache_dir(&self, flag: &str) -> Result<Option<PathBuf>, SettingsError> {
+        self.path(flag)
+    }
+
+    pub(super) fn listen(&self, flag: &str) -> Result<Option<SocketAddr>, SettingsError> {
+        self.parsed(flag, parse_listen)
+    }
+
+    pub(super) fn duration(&self, flag: &str) -> Result<Option<Duration>, SettingsError> {
+        self.parsed(flag, parse_duration)
+    }
+
+    pub(super) fn size(&self, flag: &str) -> Result<Option<usize>, SettingsError> {
+        self.parsed(flag, parse_bytes)
+    }
+
+    pub(super) fn count(&self, flag: &str) -> Result<Option<u32>, SettingsError> {
+        self.parsed(flag, parse_count)
+    }
+
+    pub(super) fn boolean(&self, flag: &str) -> Result<Option<bool>, SettingsError> {
+        self.parsed(flag, super::parse_bool)
     }
 }

@@ -1,45 +1,13 @@
 //! The config file source: TOML whose keys are the flags without `--`
 //! (`node-timeout = "20s"`); relative paths are relative to the file.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use serde::Deserialize;
 use wasmhub::config::{parse_bytes, parse_duration};
 
-use super::{Layer, SettingsError, parse_listen};
-
-/// The file as written. Durations are strings and sizes are a number of
-/// bytes or a string, converted by [`FileSettings::into_layer`] so that a
-/// bad value's error names its key and file; unknown keys are refused
-/// (a misspelt key must not be silently ignored).
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(super) struct FileSettings {
-    hubs: Option<PathBuf>,
-    listen: Option<String>,
-    web: Option<PathBuf>,
-    node_id: Option<String>,
-    redis: Option<String>,
-    channel_prefix: Option<String>,
-    heartbeat_interval: Option<String>,
-    node_timeout: Option<String>,
-    jwt_secret: Option<String>,
-    jwt_public_key: Option<PathBuf>,
-    jwt_issuer: Option<String>,
-    jwt_audience: Option<String>,
-    write_timeout: Option<String>,
-    keep_alive: Option<String>,
-    client_timeout: Option<String>,
-    handshake_timeout: Option<String>,
-    max_message_size: Option<toml::Value>,
-    invoke_timeout: Option<String>,
-    hub_deadline: Option<String>,
-    hub_memory: Option<toml::Value>,
-    outbound_buffer: Option<toml::Value>,
-    instance_max_calls: Option<u32>,
-    compile_cache: Option<PathBuf>,
-    watch: Option<bool>,
-}
+use super::{FileSettings, Layer, SettingsError, parse_listen};
 
 /// Reads the config file at `path`.
 pub(super) fn load(path: &Path) -> Result<Layer, SettingsError> {
@@ -57,66 +25,55 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Layer, SettingsError> {
         path: path.to_owned(),
         error: Box::new(error),
     })?;
-    file.into_layer(path)
+    file.into_layer(&In { path })
 }
 
-impl FileSettings {
-    /// Parses every value, resolving relative paths against the file's
-    /// directory.
-    fn into_layer(self, path: &Path) -> Result<Layer, SettingsError> {
-        let file = In { path };
-        Ok(Layer {
-            hubs: file.path(self.hubs),
-            listen: file.parsed("listen", self.listen, parse_listen)?,
-            web: file.path(self.web),
-            node_id: self.node_id,
-            redis: self.redis,
-            channel_prefix: self.channel_prefix,
-            heartbeat_interval: file.parsed(
-                "heartbeat-interval",
-                self.heartbeat_interval,
-                parse_duration,
-            )?,
-            node_timeout: file.parsed("node-timeout", self.node_timeout, parse_duration)?,
-            jwt_secret: self.jwt_secret,
-            jwt_public_key: file.path(self.jwt_public_key),
-            jwt_issuer: self.jwt_issuer,
-            jwt_audience: self.jwt_audience,
-            write_timeout: file.parsed("write-timeout", self.write_timeout, parse_duration)?,
-            keep_alive: file.parsed("keep-alive", self.keep_alive, parse_duration)?,
-            client_timeout: file.parsed("client-timeout", self.client_timeout, parse_duration)?,
-            handshake_timeout: file.parsed(
-                "handshake-timeout",
-                self.handshake_timeout,
-                parse_duration,
-            )?,
-            max_message_size: file.size("max-message-size", self.max_message_size)?,
-            invoke_timeout: file.parsed("invoke-timeout", self.invoke_timeout, parse_duration)?,
-            hub_deadline: file.parsed("hub-deadline", self.hub_deadline, parse_duration)?,
-            hub_memory: file.size("hub-memory", self.hub_memory)?,
-            outbound_buffer: file.size("outbound-buffer", self.outbound_buffer)?,
-            instance_max_calls: self.instance_max_calls,
-            // `off` stays `off`; a directory is relative to the file.
-            compile_cache: match self.compile_cache {
-                Some(off) if off == Path::new("off") => Some(off),
-                other => file.path(other),
-            },
-            watch: self.watch,
-        })
-    }
-}
-
-/// Converts values of one file, naming it in errors.
-struct In<'a> {
+/// Converts values of one file, naming it in errors; one method per kind
+/// of setting (see `table.rs`), named after it.
+pub(super) struct In<'a> {
     path: &'a Path,
 }
+
+type Converted<T> = Result<Option<T>, SettingsError>;
 
 impl In<'_> {
     /// A path from the file: relative ones are relative to the file's
     /// directory, so a config file works from any working directory.
-    fn path(&self, value: Option<PathBuf>) -> Option<PathBuf> {
+    pub(super) fn path(&self, _key: &'static str, value: Option<PathBuf>) -> Converted<PathBuf> {
         let dir = self.path.parent().unwrap_or(Path::new(""));
-        value.map(|value| dir.join(value))
+        Ok(value.map(|value| dir.join(value)))
+    }
+
+    /// Like a path, but `off` stays `off`.
+    pub(super) fn cache_dir(
+        &self,
+        key: &'static str,
+        value: Option<PathBuf>,
+    ) -> Converted<PathBuf> {
+        match value {
+            Some(off) if off == Path::new("off") => Ok(Some(off)),
+            other => self.path(key, other),
+        }
+    }
+
+    pub(super) fn text(&self, _key: &'static str, value: Option<String>) -> Converted<String> {
+        Ok(value)
+    }
+
+    pub(super) fn listen(&self, key: &'static str, value: Option<String>) -> Converted<SocketAddr> {
+        self.parsed(key, value, parse_listen)
+    }
+
+    pub(super) fn duration(&self, key: &'static str, value: Option<String>) -> Converted<Duration> {
+        self.parsed(key, value, parse_duration)
+    }
+
+    pub(super) fn count(&self, _key: &'static str, value: Option<u32>) -> Converted<u32> {
+        Ok(value)
+    }
+
+    pub(super) fn boolean(&self, _key: &'static str, value: Option<bool>) -> Converted<bool> {
+        Ok(value)
     }
 
     /// A string value that must parse.
@@ -132,7 +89,7 @@ impl In<'_> {
     }
 
     /// A size: a number of bytes, or a string such as "64MiB".
-    fn size(
+    pub(super) fn size(
         &self,
         key: &'static str,
         value: Option<toml::Value>,

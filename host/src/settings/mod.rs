@@ -7,6 +7,8 @@
 
 mod env;
 mod file;
+#[macro_use]
+mod table;
 #[cfg(test)]
 mod tests;
 
@@ -16,101 +18,76 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use wasmhub::config::{Config, Jwt, JwtKey, parse_bytes, parse_duration};
+use wasmhub::config::{Config, Jwt, JwtKey};
 
 /// Default listen address, when no source names one.
 const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
 
-/// Settings of one source; `None` means "this source does not say".
-///
-/// The command line parses straight into it (clap), the environment and the
-/// config file are converted into it, so all sources share one shape.
-#[derive(Args, Default, Clone)]
-pub struct Layer {
+// Every setting, declared once: its field and flag, its help text (the
+// `--help` line, with the default it states), and its kind, which says
+// how each source spells it (see `table.rs`). The command line, the
+// environment and the config file are all generated from this list.
+settings! {
     /// Directory of hub components (<name>.wasm) [required].
-    #[arg(long, value_name = "DIR")]
-    pub hubs: Option<PathBuf>,
+    hubs "hubs": path("DIR");
     /// Address to listen on; port 0 takes a free port [default: 127.0.0.1:5000]
-    #[arg(long, value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
+    listen "listen": listen("ADDR");
     /// Directory of static files served at / (the chat page) [default: none].
-    #[arg(long, value_name = "DIR")]
-    pub web: Option<PathBuf>,
+    web "web": path("DIR");
     /// This node's id; a stable id lets a restarted node clean up after its
     /// predecessor [default: random per process].
-    #[arg(long, value_name = "ID")]
-    pub node_id: Option<String>,
+    node_id "node-id": text("ID");
     /// Redis-compatible backplane, redis:// or rediss:// (password and
     /// database in the URL) [default: none, everything stays in memory].
-    #[arg(long, value_name = "URL")]
-    pub redis: Option<String>,
+    redis "redis": text("URL");
     /// Prefix of every backplane key and channel [default: wasmhub].
-    #[arg(long, value_name = "PREFIX")]
-    pub channel_prefix: Option<String>,
+    channel_prefix "channel-prefix": text("PREFIX");
     /// How often this node writes its heartbeat [default: 5s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub heartbeat_interval: Option<Duration>,
+    heartbeat_interval "heartbeat-interval": duration("DURATION");
     /// A node silent for this long is dead; must be longer than twice the
     /// heartbeat interval [default: 20s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub node_timeout: Option<Duration>,
+    node_timeout "node-timeout": duration("DURATION");
     /// Require a bearer JWT signed with this HS256 secret [default: none].
-    #[arg(long, value_name = "SECRET")]
-    pub jwt_secret: Option<String>,
+    jwt_secret "jwt-secret": text("SECRET");
     /// Require a bearer JWT signed (RS256) by the key in this PEM file
     /// [default: none].
-    #[arg(long, value_name = "FILE")]
-    pub jwt_public_key: Option<PathBuf>,
+    jwt_public_key "jwt-public-key": path("FILE");
     /// Require this `iss` claim in tokens [default: any issuer].
-    #[arg(long, value_name = "ISSUER")]
-    pub jwt_issuer: Option<String>,
+    jwt_issuer "jwt-issuer": text("ISSUER");
     /// Require this `aud` claim in tokens [default: any audience].
-    #[arg(long, value_name = "AUDIENCE")]
-    pub jwt_audience: Option<String>,
+    jwt_audience "jwt-audience": text("AUDIENCE");
     /// Send a Ping after this long without sending anything [default: 15s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub keep_alive: Option<Duration>,
+    keep_alive "keep-alive": duration("DURATION");
     /// Close a client that sent nothing for this long [default: 30s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub client_timeout: Option<Duration>,
+    client_timeout "client-timeout": duration("DURATION");
     /// Longest one write to a client may take; a client that reads nothing
     /// for this long is closed [default: 10s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub write_timeout: Option<Duration>,
+    write_timeout "write-timeout": duration("DURATION");
     /// Close a client without a valid handshake after this long
     /// [default: 15s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub handshake_timeout: Option<Duration>,
+    handshake_timeout "handshake-timeout": duration("DURATION");
     /// Largest message a client may send (e.g. 32768, 32KiB)
     /// [default: 32KiB].
-    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
-    pub max_message_size: Option<usize>,
+    max_message_size "max-message-size": size("SIZE");
     /// How long a hub waits for a client result by default [default: 15s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub invoke_timeout: Option<Duration>,
+    invoke_timeout "invoke-timeout": duration("DURATION");
     /// A hub's own running time per call (waiting on clients excluded)
     /// [default: 5s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub hub_deadline: Option<Duration>,
+    hub_deadline "hub-deadline": duration("DURATION");
     /// Linear memory one hub instance may use [default: 64MiB].
-    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
-    pub hub_memory: Option<usize>,
+    hub_memory "hub-memory": size("SIZE");
     /// Bytes that may wait to be sent to one client before it is closed as
     /// too slow [default: 1MiB].
-    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
-    pub outbound_buffer: Option<usize>,
+    outbound_buffer "outbound-buffer": size("SIZE");
     /// Calls one warm hub instance serves before it is replaced
     /// [default: 10000].
-    #[arg(long, value_name = "N")]
-    pub instance_max_calls: Option<u32>,
+    instance_max_calls "instance-max-calls": count("N");
     /// Directory where compiled hubs are cached by content hash, or `off`
     /// [default: $XDG_CACHE_HOME/wasmhub, else ~/.cache/wasmhub].
-    #[arg(long, value_name = "DIR")]
-    pub compile_cache: Option<PathBuf>,
+    compile_cache "compile-cache": cache_dir("DIR");
     /// Watch the hubs directory and swap hubs whose files change
     /// [default: true].
-    #[arg(long, value_name = "BOOL", value_parser = parse_bool)]
-    pub watch: Option<bool>,
+    watch "watch": boolean("BOOL");
 }
 
 /// `true`/`false` (also `yes`/`no`, `on`/`off`, `1`/`0`).
@@ -119,38 +96,6 @@ pub fn parse_bool(text: &str) -> Result<bool, String> {
         "true" | "yes" | "on" | "1" => Ok(true),
         "false" | "no" | "off" | "0" => Ok(false),
         _ => Err(format!("'{text}' is not a boolean: expected true or false")),
-    }
-}
-
-impl Layer {
-    /// This layer with every gap filled from `lower`, the next source down.
-    fn or(self, lower: Layer) -> Layer {
-        Layer {
-            hubs: self.hubs.or(lower.hubs),
-            listen: self.listen.or(lower.listen),
-            web: self.web.or(lower.web),
-            node_id: self.node_id.or(lower.node_id),
-            redis: self.redis.or(lower.redis),
-            channel_prefix: self.channel_prefix.or(lower.channel_prefix),
-            heartbeat_interval: self.heartbeat_interval.or(lower.heartbeat_interval),
-            node_timeout: self.node_timeout.or(lower.node_timeout),
-            jwt_secret: self.jwt_secret.or(lower.jwt_secret),
-            jwt_public_key: self.jwt_public_key.or(lower.jwt_public_key),
-            jwt_issuer: self.jwt_issuer.or(lower.jwt_issuer),
-            jwt_audience: self.jwt_audience.or(lower.jwt_audience),
-            write_timeout: self.write_timeout.or(lower.write_timeout),
-            keep_alive: self.keep_alive.or(lower.keep_alive),
-            client_timeout: self.client_timeout.or(lower.client_timeout),
-            handshake_timeout: self.handshake_timeout.or(lower.handshake_timeout),
-            max_message_size: self.max_message_size.or(lower.max_message_size),
-            invoke_timeout: self.invoke_timeout.or(lower.invoke_timeout),
-            hub_deadline: self.hub_deadline.or(lower.hub_deadline),
-            hub_memory: self.hub_memory.or(lower.hub_memory),
-            outbound_buffer: self.outbound_buffer.or(lower.outbound_buffer),
-            instance_max_calls: self.instance_max_calls.or(lower.instance_max_calls),
-            compile_cache: self.compile_cache.or(lower.compile_cache),
-            watch: self.watch.or(lower.watch),
-        }
     }
 }
 

@@ -97,6 +97,19 @@ pub(super) async fn claim_node_id(backplane: &Backplane) -> Result<(), Backplane
         let value: Option<String> = backplane.conn().get(&key).await?;
         redis::RedisResult::Ok(value)
     };
+    // No heartbeat yet: take it at once, so that a second process
+    // starting at the same moment finds this one's and is refused.
+    let taken: redis::RedisResult<Option<String>> = redis::cmd("SET")
+        .arg(&key)
+        .arg(beat_value(backplane, 0))
+        .arg("NX")
+        .arg("PX")
+        .arg(backplane.options.node_timeout.as_millis() as u64)
+        .query_async(&mut backplane.conn())
+        .await;
+    if !matches!(taken, Ok(None)) {
+        return Ok(()); // taken, or Redis cannot be asked now
+    }
     let Ok(Some(first)) = read().await else {
         return Ok(());
     };

@@ -20,7 +20,9 @@ use std::collections::{BTreeSet, HashSet};
 use std::hash::{Hash, Hasher};
 
 use redis::AsyncCommands;
-use tokio::sync::{Mutex, MutexGuard};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::Backplane;
 use crate::cluster::ConnectionRecord;
@@ -30,7 +32,7 @@ pub const BATCH: usize = 500;
 
 /// Striped write locks, one stripe per connection id's hash.
 pub struct WriteLocks {
-    stripes: Vec<Mutex<()>>,
+    stripes: Vec<Arc<Mutex<()>>>,
 }
 
 const STRIPES: usize = 1024;
@@ -38,7 +40,7 @@ const STRIPES: usize = 1024;
 impl Default for WriteLocks {
     fn default() -> Self {
         Self {
-            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            stripes: (0..STRIPES).map(|_| Arc::new(Mutex::new(()))).collect(),
         }
     }
 }
@@ -51,17 +53,17 @@ impl WriteLocks {
     }
 
     /// The write lock of one connection.
-    pub async fn lock(&self, id: &str) -> MutexGuard<'_, ()> {
-        self.stripes[Self::stripe(id)].lock().await
+    pub async fn lock(&self, id: &str) -> OwnedMutexGuard<()> {
+        self.stripes[Self::stripe(id)].clone().lock_owned().await
     }
 
     /// The write locks of several connections, taken in ascending stripe
     /// order (each stripe once).
-    async fn lock_all<'a>(&self, ids: impl Iterator<Item = &'a str>) -> Vec<MutexGuard<'_, ()>> {
+    async fn lock_all<'a>(&self, ids: impl Iterator<Item = &'a str>) -> Vec<OwnedMutexGuard<()>> {
         let stripes: BTreeSet<usize> = ids.map(Self::stripe).collect();
         let mut guards = Vec::with_capacity(stripes.len());
         for stripe in stripes {
-            guards.push(self.stripes[stripe].lock().await);
+            guards.push(self.stripes[stripe].clone().lock_owned().await);
         }
         guards
     }
@@ -70,7 +72,7 @@ impl WriteLocks {
 impl Backplane {
     /// The write lock of one connection: held around a change of its
     /// local record and the write that mirrors it.
-    pub async fn write_lock(&self, id: &str) -> MutexGuard<'_, ()> {
+    pub async fn write_lock(&self, id: &str) -> OwnedMutexGuard<()> {
         self.writes.lock(id).await
     }
 

@@ -27,6 +27,7 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::oneshot;
 
+use super::backend::{Backend, WriteGuard};
 use super::memory::MemoryRegistry;
 use super::{ClientAnswer, ClusterError, ConnectionRecord, Filter, Selection};
 use envelope::{Envelope, WireAnswer, raw};
@@ -396,7 +397,8 @@ impl Backplane {
         }
     }
 
-    /// Changes a local connection's groups, here and in the registry.
+    /// Changes a local connection's groups, here and in the registry (for
+    /// another node's request).
     pub async fn local_group_change(
         &self,
         hub: &str,
@@ -404,21 +406,7 @@ impl Backplane {
         group: &str,
         add: bool,
     ) -> Result<(), ClusterError> {
-        let _write = self.write_lock(id).await;
-        let old = self
-            .local
-            .record(id)
-            .filter(|r| crate::names::same_hub(&r.hub, hub))
-            .ok_or_else(|| ClusterError::connection_not_found(id))?;
-        if add {
-            self.local.add_to_group(hub, id, group)?;
-        } else {
-            self.local.remove_from_group(hub, id, group)?;
-        }
-        if let Some(new) = self.local.record(id) {
-            self.update(&old, &new).await;
-        }
-        Ok(())
+        crate::cluster::change_local_group(&self.local, self, hub, id, group, add).await
     }
 
     /// Shares a negotiation so that the WebSocket request may reach any
@@ -501,5 +489,89 @@ impl Backplane {
         if let Err(e) = cleaned.await {
             tracing::warn!(error = %e, "could not remove this node's registrations; other nodes will sweep them");
         }
+    }
+}
+
+/// The backplane as the cluster's backend: each method is the inherent
+/// one of the same purpose.
+#[async_trait::async_trait]
+impl Backend for Backplane {
+    async fn write_lock(&self, id: &str) -> WriteGuard {
+        Some(Backplane::write_lock(self, id).await)
+    }
+
+    async fn registered(&self, record: &ConnectionRecord) {
+        self.register(record).await
+    }
+
+    async fn updated(&self, old: &ConnectionRecord, new: &ConnectionRecord) {
+        self.update(old, new).await
+    }
+
+    async fn unregistered(&self, record: &ConnectionRecord) {
+        self.unregister(record).await
+    }
+
+    async fn resolve(&self, selection: &Selection) -> Result<Vec<ConnectionRecord>, ClusterError> {
+        Backplane::resolve(self, selection).await
+    }
+
+    async fn owner_of(&self, id: &str) -> Result<Option<String>, ClusterError> {
+        Backplane::owner_of(self, id).await
+    }
+
+    async fn publish_send(
+        &self,
+        node: Option<&str>,
+        selection: &Selection,
+        method: &str,
+        args: &str,
+    ) -> Result<(), ClusterError> {
+        Backplane::publish_send(self, node, selection, method, args).await
+    }
+
+    async fn invoke_remote(
+        &self,
+        node: &str,
+        targets: &[ConnectionRecord],
+        method: &str,
+        args: &str,
+        timeout: Duration,
+    ) -> Vec<ClientAnswer> {
+        Backplane::invoke_remote(self, node, targets, method, args, timeout).await
+    }
+
+    async fn group_remote(
+        &self,
+        node: &str,
+        hub: &str,
+        id: &str,
+        group: &str,
+        add: bool,
+    ) -> Result<(), ClusterError> {
+        Backplane::group_remote(self, node, hub, id, group, add).await
+    }
+
+    async fn share_negotiation(
+        &self,
+        token: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, ClusterError> {
+        Backplane::share_negotiation(self, token, value, ttl)
+            .await
+            .map(|()| true)
+    }
+
+    async fn claim_negotiation(&self, token: &str) -> Result<Option<String>, ClusterError> {
+        Backplane::claim_negotiation(self, token).await
+    }
+
+    async fn shutdown(&self) {
+        Backplane::shutdown(self).await
+    }
+
+    fn abandon(&self) {
+        Backplane::abandon(self)
     }
 }

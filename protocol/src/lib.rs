@@ -1,4 +1,6 @@
-//! The SignalR protocol as pure codecs: no I/O, tested with golden bytes.
+//! The SignalR protocol as pure codecs: no I/O, tested with golden bytes
+//! and fuzzed (`fuzz/`). A crate of its own so that the fuzzers build it
+//! without the rest of the host.
 //!
 //! - [`negotiate`]: the `POST /negotiate` version rules and response body;
 //! - [`handshake`]: the first record a client sends and our answer;
@@ -6,6 +8,8 @@
 //! - [`json`]: the JSON hub protocol's messages, both directions.
 
 pub mod framing;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handshake;
 pub mod json;
 pub mod negotiate;
