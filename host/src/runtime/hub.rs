@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime::{Engine, Store};
 
 use super::ConnectionContext;
 use super::bindings::{Accepted, Caller, Connection, Hub, HubError, HubPre};
@@ -118,13 +118,7 @@ impl HubVersion {
             HostState::new(self.env.clone(), self.limits.memory),
         );
         store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_callback(|mut ctx| {
-            Ok(if ctx.data_mut().may_continue() {
-                UpdateDeadline::Yield(1)
-            } else {
-                UpdateDeadline::Interrupt
-            })
-        });
+        store.epoch_deadline_callback(|mut ctx| Ok(ctx.data_mut().next_tick()));
         store.set_epoch_deadline(1);
         // The component's start functions run inside instantiation: a
         // looping one must hit the deadline like any call.
@@ -184,6 +178,8 @@ impl HubVersion {
 
     fn finish<T>(&self, lease: Lease, outcome: wasmtime::Result<T>) -> Result<T, CallError> {
         let mut warm = lease.warm;
+        // A call that ran long holds a CPU slot until it ends.
+        warm.store.data().cpu_turn.release();
         if let Some(call) = warm.store.data().call.as_ref().filter(|c| c.what != SMOKE) {
             let (total, guest) = call.elapsed();
             self.stats.calls.fetch_add(1, Ordering::Relaxed);

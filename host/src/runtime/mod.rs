@@ -8,6 +8,7 @@
 
 pub mod bindings;
 pub mod cache;
+mod cpu;
 mod engine;
 mod error;
 mod host;
@@ -94,6 +95,8 @@ pub struct Runtime {
     hubs: RwLock<HashMap<String, Arc<HubVersion>>>,
     /// Lowercase name → why its newest file was refused.
     errors: Mutex<HashMap<String, (String, LoadError)>>,
+    /// Shared by every hub: long calls never hold every worker.
+    cpu: cpu::CpuSlots,
 }
 
 impl Runtime {
@@ -118,6 +121,7 @@ impl Runtime {
             cache,
             hubs: RwLock::new(HashMap::new()),
             errors: Mutex::new(HashMap::new()),
+            cpu: cpu::CpuSlots::for_this_machine(),
         })
     }
 
@@ -265,6 +269,7 @@ impl Runtime {
             invoke_timeout: self.invoke_timeout,
             max_outbound_message: self.limits.max_outbound_message,
             log_budget: Default::default(),
+            cpu: self.cpu.clone(),
         });
         let version = HubVersion::new(
             name,

@@ -15,6 +15,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::ConnectionContext;
+use super::cpu::{CpuSlots, CpuTurn};
 use crate::cluster::Cluster;
 
 /// Facts shared by every instance of one hub.
@@ -28,6 +29,8 @@ pub struct HubEnv {
     pub max_outbound_message: usize,
     /// Keeps one hub from flooding the host's log.
     pub log_budget: LogBudget,
+    /// The node-wide CPU slots long calls run in.
+    pub cpu: CpuSlots,
 }
 
 /// Log lines one hub version may write per second; more are dropped and
@@ -123,6 +126,8 @@ pub struct HostState {
     pub call: Option<CallContext>,
     /// Set when the epoch callback stopped the hub for running too long.
     pub deadline_hit: bool,
+    /// This instance's turn on a CPU slot, while a call runs long.
+    pub cpu_turn: CpuTurn,
 }
 
 impl HostState {
@@ -142,17 +147,28 @@ impl HostState {
             env,
             call: None,
             deadline_hit: false,
+            cpu_turn: CpuTurn::default(),
         }
     }
 
-    /// The epoch callback's verdict: keep running (yielding to tokio
-    /// between slices) or stop the hub.
-    pub fn may_continue(&mut self) -> bool {
-        let ok = self.call.as_ref().is_none_or(CallContext::within_budget);
-        if !ok {
+    /// The epoch callback's verdict at every tick: stop the hub (past its
+    /// deadline), or let it run one more tick once it has a CPU slot
+    /// (see `cpu.rs`). Time spent waiting for slots is the host's.
+    pub fn next_tick(&mut self) -> wasmtime::UpdateDeadline {
+        let waited = self.cpu_turn.take_waited();
+        self.add_host_wait(waited);
+        if !self.call.as_ref().is_none_or(CallContext::within_budget) {
             self.deadline_hit = true;
+            self.cpu_turn.release();
+            return wasmtime::UpdateDeadline::Interrupt;
         }
-        ok
+        // A short call that merely straddles a tick runs on without
+        // queueing behind the long ones.
+        let ran = self.call.as_ref().map(|c| c.elapsed().1);
+        if ran.is_some_and(|ran| ran < super::engine::EPOCH_TICK) {
+            return wasmtime::UpdateDeadline::Continue(1);
+        }
+        wasmtime::UpdateDeadline::YieldCustom(1, self.cpu_turn.next_tick(&self.env.cpu))
     }
 
     /// Accounts time spent in a host import that awaited something.
