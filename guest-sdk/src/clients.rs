@@ -109,8 +109,9 @@ impl Selection {
         self
     }
 
-    /// How long an invoke waits for each client; the host's default when
-    /// not set. Longer than `u32::MAX` milliseconds is cut to that.
+    /// How long an invoke waits, for the whole call (`invoke_one` asks its
+    /// clients within it); the host's default when not set, and never
+    /// longer than the host's `--invoke-timeout`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self

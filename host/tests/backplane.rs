@@ -363,3 +363,39 @@ async fn a_group_change_racing_the_unregister_leaves_no_ghost() {
         assert_eq!(ids(&observer, &group).await.unwrap(), Vec::<String>::new());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphaned_registration_of_a_gone_node_is_removed() {
+    let redis = Redis::start();
+    let a = node(&redis, "a").await;
+    // What a registration that landed after its node was swept leaves: a
+    // record, its index, its node's set, and no heartbeat or node entry.
+    let orphan = ConnectionRecord {
+        id: "c-orphan".into(),
+        hub: "chat".into(),
+        user: Some("ghost".into()),
+        node: "gone".into(),
+        groups: BTreeSet::new(),
+        attributes: Attributes::new(),
+    };
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::pipe()
+        .set(
+            "test:connection:c-orphan",
+            serde_json::to_string(&orphan).unwrap(),
+        )
+        .sadd("test:hub:chat:connections", "c-orphan")
+        .sadd("test:node:gone:connections", "c-orphan")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    let all = Selection::all("chat");
+    assert_eq!(ids(&a, &all).await.unwrap(), ["c-orphan"]);
+    // The janitor finds the set of a node with no heartbeat and sweeps it.
+    eventually("the orphan to be removed", || async {
+        ids(&a, &all).await.map(|v| v.is_empty()).unwrap_or(false)
+    })
+    .await;
+    a.shutdown().await;
+}

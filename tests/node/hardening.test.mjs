@@ -15,6 +15,7 @@ import {
   rejection,
   withDeadline,
   nextMessage,
+  inbox,
   DEADLINE,
 } from "./harness.mjs";
 
@@ -197,6 +198,60 @@ describe("invoke-one over several clients", () => {
     console.log(`# invoke-one over 3 silent clients with --invoke-timeout 1s failed after ${took} ms`);
     await alice.stop();
     await Promise.all(silent.map((r) => r.stop()));
+  });
+});
+
+describe("what hubs are told and allowed", () => {
+  const fx = useHost(["--invoke-timeout", "1s"]);
+
+  spec("a hub's own invoke timeout is capped at --invoke-timeout", async () => {
+    const raw = await rawConnect(fx.url, HUB);
+    const t0 = Date.now();
+    // The hub asks for 60 s; the client never answers.
+    raw.sendJson({ type: 1, invocationId: "w", target: "ClientResultWithin", arguments: ["Answer", 60_000] });
+    const failed = await raw.completion("w", DEADLINE);
+    const took = Date.now() - t0;
+    assert.match(failed.error, /the client did not answer within 1s/);
+    assert.ok(took < 5_000, `the hub's 60 s timeout was used: ${took} ms`);
+    await raw.stop();
+  });
+
+  spec("on-disconnected says why a client went: no error after a Close, a reason after a drop", async () => {
+    const observer = await fx.connect(HUB, { record: ["Disconnected"] });
+    await observer.invoke("AddToGroup", observer.connectionId, "disconnects");
+    const left = (id) => inbox(observer, "Disconnected").next(DEADLINE, (args) => args[0] === id);
+    const polite = await rawConnect(fx.url, HUB);
+    const politeId = (await polite.invoke("1", "GetCallerConnectionId", [])).result;
+    polite.sendJson({ type: 7 });
+    assert.deepEqual(await left(politeId), [politeId, null]);
+    const dropped = await rawConnect(fx.url, HUB);
+    const droppedId = (await dropped.invoke("1", "GetCallerConnectionId", [])).result;
+    dropped.ws.terminate();
+    assert.deepEqual(await left(droppedId), [droppedId, "The connection was lost without a Close message."]);
+    await polite.stop();
+    await observer.stop();
+  });
+
+  spec("a hub's log lines are rate-limited: 100 a second, the rest counted in one warning", async () => {
+    const conn = await fx.connect(HUB);
+    await conn.invoke("LogMany", 500);
+    // The count of what was dropped is logged with the next line a second on.
+    await eventually(
+      async () => {
+        await conn.invoke("LogMany", 1);
+        return fx.host.stderr();
+      },
+      // 400 of the 500, and the polls' own lines within that second.
+      (log) => Number(/hub log lines dropped.*dropped=(\d+)/.exec(log)?.[1]) >= 400,
+      DEADLINE,
+      "the dropped-lines warning",
+      100,
+    );
+    const log = fx.host.stderr();
+    assert.match(log, /log-many line 99\b/);
+    assert.doesNotMatch(log, /log-many line 100\b/);
+    assert.doesNotMatch(log, /log-many line 499\b/);
+    await conn.stop();
   });
 });
 

@@ -30,6 +30,8 @@ impl Hub for TestHub {
             .method("GetHeader", get_header)
             .method("GetNumRedirects", get_num_redirects)
             .method("ClientResult", client_result)
+            .method("ClientResultWithin", client_result_within)
+            .method("LogMany", log_many)
             // Misbehaving on purpose, for the host's isolation tests.
             .method("Panic", panic)
             .method("SpinForever", spin_forever)
@@ -56,6 +58,12 @@ impl Hub for TestHub {
             Some(user) => Accepted::user(user),
             None => Accepted::default(),
         })
+    }
+
+    /// Tells the group `disconnects` who left and why (the host's text).
+    fn on_disconnected(ctx: &Context, error: Option<&str>) {
+        let _ =
+            clients::with_group("disconnects").send("Disconnected", (ctx.connection_id(), error));
     }
 }
 
@@ -155,6 +163,25 @@ fn get_num_redirects(ctx: &Context, (): ()) -> Result<i64, HubError> {
 fn client_result(_: &Context, (method,): (String,)) -> Result<Value, HubError> {
     let result = clients::caller().invoke_one::<Value>(&method, ())?;
     result.value.map_err(HubError::no_client_responded)
+}
+
+/// `ClientResult` with the hub's own timeout (the host caps it).
+fn client_result_within(
+    _: &Context,
+    (method, timeout_ms): (String, u64),
+) -> Result<Value, HubError> {
+    let result = clients::caller()
+        .timeout(std::time::Duration::from_millis(timeout_ms))
+        .invoke_one::<Value>(&method, ())?;
+    result.value.map_err(HubError::no_client_responded)
+}
+
+/// Writes `count` log lines (the host rate-limits them).
+fn log_many(_: &Context, (count,): (u32,)) -> Result<(), HubError> {
+    for i in 0..count {
+        wasmhub_guest::log::info(&format!("log-many line {i}"));
+    }
+    Ok(())
 }
 
 fn panic(_: &Context, (message,): (String,)) -> Result<(), HubError> {

@@ -330,3 +330,35 @@ impl tokio::io::AsyncWrite for GuestOutput {
         Poll::Ready(Ok(()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_cap_holds_for_all_memories_of_an_instance_together() {
+        let mut limiter = MemoryLimiter::new(10 << 20);
+        // Two memories of 4 MiB each fit...
+        assert!(limiter.memory_growing(0, 4 << 20, None).unwrap());
+        assert!(limiter.memory_growing(0, 4 << 20, None).unwrap());
+        assert_eq!(limiter.peak, 8 << 20);
+        // ...a third does not, though it alone is under the cap.
+        assert!(limiter.memory_growing(0, 4 << 20, None).is_err());
+        assert!(limiter.exceeded);
+        // Growing one of them counts only the growth.
+        let mut limiter = MemoryLimiter::new(10 << 20);
+        limiter.memory_growing(0, 4 << 20, None).unwrap();
+        limiter.memory_growing(0, 2 << 20, None).unwrap();
+        assert!(limiter.memory_growing(4 << 20, 8 << 20, None).unwrap());
+        assert_eq!(limiter.peak, 10 << 20);
+        assert!(limiter.memory_growing(2 << 20, 3 << 20, None).is_err());
+    }
+
+    #[test]
+    fn table_elements_are_capped_per_instance() {
+        let mut limiter = MemoryLimiter::new(1 << 20);
+        assert!(limiter.table_growing(0, 600_000, None).unwrap());
+        assert!(!limiter.table_growing(0, 600_000, None).unwrap());
+        assert!(limiter.table_growing(600_000, 1_000_000, None).unwrap());
+    }
+}

@@ -140,7 +140,8 @@ class Selection:
         """Calls `method(*args)` on one selected client at a time until one
         answers, and returns that answer. Raises `NoClientResponded` when
         none did (its message says why each failed). `timeout` is in
-        seconds per client; the host's `--invoke-timeout` when None."""
+        seconds for the whole call, capped by the host's `--invoke-timeout`
+        (the default when None)."""
         result = host_call(
             _wit.invoke_one, self.selector, method, to_json(list(args)), _timeout_ms(timeout)
         )

@@ -8,9 +8,9 @@
 //! known, on a broadcast channel when every node must resolve a selection
 //! itself. Delivery is live traffic, not a durable queue.
 //!
-//! Commands used, all supported by Redis, Valkey and Garnet: GET, MGET,
-//! SET (PX), DEL, EXISTS, SADD, SREM, SMEMBERS, SINTER, MULTI/EXEC,
-//! PUBLISH, SUBSCRIBE, PING.
+//! Commands used, all supported by Redis 6.2+ and Valkey: GET, MGET, SET
+//! (PX, NX, GET), DEL, EXISTS, SADD, SREM, SMEMBERS, SRANDMEMBER, SINTER,
+//! SCAN, MULTI/EXEC, PUBLISH, SUBSCRIBE, PING.
 
 mod envelope;
 mod heartbeat;
@@ -180,13 +180,89 @@ impl Backplane {
         }
     }
 
+    async fn publish(&self, channel: String, envelope: &Envelope) -> Result<(), ClusterError> {
+        self.conn()
+            .publish::<_, _, ()>(channel, envelope.to_json())
+            .await
+            .map_err(unavailable)
+    }
+
+    fn pend(&self, node: &str, waiter: Waiter) -> u64 {
+        let request = self.next_request.fetch_add(1, Ordering::Relaxed);
+        self.pending.lock().expect("pending").insert(
+            request,
+            Pending {
+                node: node.to_owned(),
+                waiter,
+            },
+        );
+        request
+    }
+
+    fn unpend(&self, request: u64) {
+        self.pending.lock().expect("pending").remove(&request);
+    }
+
+    /// Changes a local connection's groups, here and in the registry (for
+    /// another node's request).
+    pub async fn local_group_change(
+        &self,
+        hub: &str,
+        id: &str,
+        group: &str,
+        add: bool,
+    ) -> Result<(), ClusterError> {
+        crate::cluster::change_local_group(&self.local, self, hub, id, group, add).await
+    }
+
+    /// The nodes this node waits on for answers.
+    fn pending_nodes(&self) -> HashSet<String> {
+        self.pending
+            .lock()
+            .expect("pending")
+            .values()
+            .map(|p| p.node.clone())
+            .collect()
+    }
+
+    /// Fails every request waiting on `node`: it was declared dead.
+    fn fail_pending_on(&self, node: &str) {
+        let mut pending = self.pending.lock().expect("pending");
+        let dead: Vec<u64> = pending
+            .iter()
+            .filter(|(_, p)| p.node == node)
+            .map(|(r, _)| *r)
+            .collect();
+        for request in dead {
+            // Dropping the sender wakes the waiter with "declared dead".
+            pending.remove(&request);
+        }
+    }
+}
+
+/// The backplane as the cluster's backend.
+#[async_trait::async_trait]
+impl Backend for Backplane {
+    async fn write_lock(&self, id: &str) -> WriteGuard {
+        Some(Backplane::write_lock(self, id).await)
+    }
+
+    async fn registered(&self, record: &ConnectionRecord) {
+        self.register(record).await
+    }
+
+    async fn updated(&self, old: &ConnectionRecord, new: &ConnectionRecord) {
+        self.update(old, new).await
+    }
+
+    async fn unregistered(&self, record: &ConnectionRecord) {
+        self.unregister(record).await
+    }
+
     /// The selected connections of the whole cluster, from the registry:
     /// one index read, one MGET. A node that died is in it until it is
     /// swept (node timeout plus one heartbeat at most).
-    pub async fn resolve(
-        &self,
-        selection: &Selection,
-    ) -> Result<Vec<ConnectionRecord>, ClusterError> {
+    async fn resolve(&self, selection: &Selection) -> Result<Vec<ConnectionRecord>, ClusterError> {
         let mut conn = self.conn();
         let hub = &selection.hub;
         let ids: Vec<String> = if let Some(id) = selection.connection_id() {
@@ -228,7 +304,7 @@ impl Backplane {
     }
 
     /// The node that owns a connection, if it is registered.
-    pub async fn owner_of(&self, id: &str) -> Result<Option<String>, ClusterError> {
+    async fn owner_of(&self, id: &str) -> Result<Option<String>, ClusterError> {
         let json: Option<String> = self
             .conn()
             .get(self.keys.connection(id))
@@ -239,16 +315,9 @@ impl Backplane {
             .map(|r| r.node))
     }
 
-    async fn publish(&self, channel: String, envelope: &Envelope) -> Result<(), ClusterError> {
-        self.conn()
-            .publish::<_, _, ()>(channel, envelope.to_json())
-            .await
-            .map_err(unavailable)
-    }
-
     /// A send for other nodes: to one node's inbox when `node` is known,
     /// else on the broadcast channel for every node to resolve.
-    pub async fn publish_send(
+    async fn publish_send(
         &self,
         node: Option<&str>,
         selection: &Selection,
@@ -268,25 +337,9 @@ impl Backplane {
         self.publish(channel, &envelope).await
     }
 
-    fn pend(&self, node: &str, waiter: Waiter) -> u64 {
-        let request = self.next_request.fetch_add(1, Ordering::Relaxed);
-        self.pending.lock().expect("pending").insert(
-            request,
-            Pending {
-                node: node.to_owned(),
-                waiter,
-            },
-        );
-        request
-    }
-
-    fn unpend(&self, request: u64) {
-        self.pending.lock().expect("pending").remove(&request);
-    }
-
     /// Invokes `method` on connections owned by `node` and waits for its
     /// answers. The call fails as soon as the node is declared dead.
-    pub async fn invoke_remote(
+    async fn invoke_remote(
         &self,
         node: &str,
         targets: &[ConnectionRecord],
@@ -360,7 +413,7 @@ impl Backplane {
     }
 
     /// Adds or removes a connection owned by `node` to or from a group.
-    pub async fn group_remote(
+    async fn group_remote(
         &self,
         node: &str,
         hub: &str,
@@ -397,26 +450,14 @@ impl Backplane {
         }
     }
 
-    /// Changes a local connection's groups, here and in the registry (for
-    /// another node's request).
-    pub async fn local_group_change(
-        &self,
-        hub: &str,
-        id: &str,
-        group: &str,
-        add: bool,
-    ) -> Result<(), ClusterError> {
-        crate::cluster::change_local_group(&self.local, self, hub, id, group, add).await
-    }
-
     /// Shares a negotiation so that the WebSocket request may reach any
     /// node (no sticky sessions). The value is `connection_id hub`.
-    pub async fn share_negotiation(
+    async fn share_negotiation(
         &self,
         token: &str,
         value: &str,
         ttl: Duration,
-    ) -> Result<(), ClusterError> {
+    ) -> Result<bool, ClusterError> {
         self.conn()
             .set_options::<_, _, ()>(
                 self.keys.negotiated(token),
@@ -425,11 +466,12 @@ impl Backplane {
                     .with_expiration(redis::SetExpiry::PX(ttl.as_millis() as u64)),
             )
             .await
+            .map(|()| true)
             .map_err(unavailable)
     }
 
     /// Takes a shared negotiation, once (GET and DEL in one MULTI).
-    pub async fn claim_negotiation(&self, token: &str) -> Result<Option<String>, ClusterError> {
+    async fn claim_negotiation(&self, token: &str) -> Result<Option<String>, ClusterError> {
         let key = self.keys.negotiated(token);
         let (value,): (Option<String>,) = redis::pipe()
             .atomic()
@@ -442,39 +484,9 @@ impl Backplane {
         Ok(value)
     }
 
-    /// The nodes this node waits on for answers.
-    fn pending_nodes(&self) -> HashSet<String> {
-        self.pending
-            .lock()
-            .expect("pending")
-            .values()
-            .map(|p| p.node.clone())
-            .collect()
-    }
-
-    /// Fails every request waiting on `node`: it was declared dead.
-    fn fail_pending_on(&self, node: &str) {
-        let mut pending = self.pending.lock().expect("pending");
-        let dead: Vec<u64> = pending
-            .iter()
-            .filter(|(_, p)| p.node == node)
-            .map(|(r, _)| *r)
-            .collect();
-        for request in dead {
-            // Dropping the sender wakes the waiter with "declared dead".
-            pending.remove(&request);
-        }
-    }
-
-    /// Stops beating and receiving without removing anything: what a
-    /// crashed process leaves behind (for tests of crash recovery).
-    pub fn abandon(&self) {
-        self.stopping.store(true, Ordering::Release);
-    }
-
     /// Leaves the cluster: removes what this node registered and its
     /// heartbeat, so other nodes forget it at once instead of sweeping.
-    pub async fn shutdown(&self) {
+    async fn shutdown(&self) {
         self.stopping.store(true, Ordering::Release);
         let node = self.node_id().to_owned();
         let cleaned = async {
@@ -490,88 +502,10 @@ impl Backplane {
             tracing::warn!(error = %e, "could not remove this node's registrations; other nodes will sweep them");
         }
     }
-}
 
-/// The backplane as the cluster's backend: each method is the inherent
-/// one of the same purpose.
-#[async_trait::async_trait]
-impl Backend for Backplane {
-    async fn write_lock(&self, id: &str) -> WriteGuard {
-        Some(Backplane::write_lock(self, id).await)
-    }
-
-    async fn registered(&self, record: &ConnectionRecord) {
-        self.register(record).await
-    }
-
-    async fn updated(&self, old: &ConnectionRecord, new: &ConnectionRecord) {
-        self.update(old, new).await
-    }
-
-    async fn unregistered(&self, record: &ConnectionRecord) {
-        self.unregister(record).await
-    }
-
-    async fn resolve(&self, selection: &Selection) -> Result<Vec<ConnectionRecord>, ClusterError> {
-        Backplane::resolve(self, selection).await
-    }
-
-    async fn owner_of(&self, id: &str) -> Result<Option<String>, ClusterError> {
-        Backplane::owner_of(self, id).await
-    }
-
-    async fn publish_send(
-        &self,
-        node: Option<&str>,
-        selection: &Selection,
-        method: &str,
-        args: &str,
-    ) -> Result<(), ClusterError> {
-        Backplane::publish_send(self, node, selection, method, args).await
-    }
-
-    async fn invoke_remote(
-        &self,
-        node: &str,
-        targets: &[ConnectionRecord],
-        method: &str,
-        args: &str,
-        timeout: Duration,
-    ) -> Vec<ClientAnswer> {
-        Backplane::invoke_remote(self, node, targets, method, args, timeout).await
-    }
-
-    async fn group_remote(
-        &self,
-        node: &str,
-        hub: &str,
-        id: &str,
-        group: &str,
-        add: bool,
-    ) -> Result<(), ClusterError> {
-        Backplane::group_remote(self, node, hub, id, group, add).await
-    }
-
-    async fn share_negotiation(
-        &self,
-        token: &str,
-        value: &str,
-        ttl: Duration,
-    ) -> Result<bool, ClusterError> {
-        Backplane::share_negotiation(self, token, value, ttl)
-            .await
-            .map(|()| true)
-    }
-
-    async fn claim_negotiation(&self, token: &str) -> Result<Option<String>, ClusterError> {
-        Backplane::claim_negotiation(self, token).await
-    }
-
-    async fn shutdown(&self) {
-        Backplane::shutdown(self).await
-    }
-
+    /// Stops beating and receiving without removing anything: what a
+    /// crashed process leaves behind (for tests of crash recovery).
     fn abandon(&self) {
-        Backplane::abandon(self)
+        self.stopping.store(true, Ordering::Release);
     }
 }
