@@ -24,6 +24,7 @@ import {
   clients,
   groups,
   presence,
+  streams,
   exportHub,
   compareStrings,
   trim,
@@ -37,7 +38,18 @@ const router = new Router()
   .method("Who", ["string"], who)
   .method("Online", online)
   .method("Ask", ["string", "string"], ask)
-  .method("Poll", ["string", "string"], poll);
+  .method("Poll", ["string", "string"], poll)
+  .stream("Countdown", ["integer"], countdown);
+
+/** `connection.stream("Countdown", 3)`: 3, 2, 1, one every 100 ms (the wait
+ * is not the hub's running time); stops when the caller cancels. */
+function* countdown(_ctx, start) {
+  if (start > 100) throw HubError.invalidArgument("count down from 100 at most");
+  for (let n = start; n > 0; n--) {
+    if (!streams.sleep(100)) return;
+    yield n;
+  }
+}
 
 export const handler = exportHub({
   router,

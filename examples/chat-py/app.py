@@ -22,6 +22,7 @@ from wasmhub import (
     clients,
     groups,
     presence,
+    streams,
 )
 
 hub = Hub()
@@ -105,6 +106,18 @@ def ask(ctx: Context, user: str, question: str) -> Any:
     if not result.ok:
         raise nobody(f"gave no answer: {result.error}")
     return result.value
+
+
+@hub.stream("Countdown")
+def countdown(ctx: Context, start: int):
+    """`connection.stream("Countdown", 3)`: 3, 2, 1, one every 100 ms (the
+    wait is not the hub's running time); stops when the caller cancels."""
+    if start > 100:
+        raise InvalidArgument("count down from 100 at most")
+    for n in range(start, 0, -1):
+        if not streams.sleep(0.1):
+            return
+        yield n
 
 
 @hub.method("Poll")

@@ -58,6 +58,17 @@ impl Context {
         &self.id
     }
 
+    /// Upload stream `index` of the running call (0-based, in the order
+    /// the client attached them), read item by item; see [`crate::streams`].
+    pub fn upload<T: serde::de::DeserializeOwned>(&self, index: u32) -> crate::streams::Upload<T> {
+        crate::streams::Upload::new(index)
+    }
+
+    /// How many upload streams the client attached to the running call.
+    pub fn upload_count(&self) -> u32 {
+        crate::streams::upload_count()
+    }
+
     /// The user id (a JWT's `sub`, or what `on_connected` chose), if any.
     pub fn user(&self) -> Option<&str> {
         self.user.as_deref()

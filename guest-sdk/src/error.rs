@@ -27,6 +27,9 @@ pub enum HubError {
     Unavailable(String),
     /// Anything else: a bug or a failure the caller cannot fix.
     Internal(String),
+    /// A streaming method was invoked without `stream()`, or a plain one
+    /// with it; the message is the client's whole error text.
+    WrongInvocation(String),
 }
 
 impl HubError {
@@ -82,6 +85,7 @@ impl HubError {
             Self::NoClientResponded(_) => "NoClientResponded",
             Self::Unavailable(_) => "Unavailable",
             Self::Internal(_) => "Internal",
+            Self::WrongInvocation(_) => "WrongInvocation",
         }
     }
 
@@ -95,7 +99,8 @@ impl HubError {
             | Self::Timeout(m)
             | Self::NoClientResponded(m)
             | Self::Unavailable(m)
-            | Self::Internal(m) => m,
+            | Self::Internal(m)
+            | Self::WrongInvocation(m) => m,
         }
     }
 }
@@ -132,6 +137,7 @@ impl From<WitHubError> for HubError {
             WitHubError::NoClientResponded(m) => Self::NoClientResponded(m),
             WitHubError::Unavailable(m) => Self::Unavailable(m),
             WitHubError::Internal(m) => Self::Internal(m),
+            WitHubError::WrongInvocation(m) => Self::WrongInvocation(m),
         }
     }
 }
@@ -148,6 +154,7 @@ impl From<HubError> for WitHubError {
             HubError::NoClientResponded(m) => Self::NoClientResponded(m),
             HubError::Unavailable(m) => Self::Unavailable(m),
             HubError::Internal(m) => Self::Internal(m),
+            HubError::WrongInvocation(m) => Self::WrongInvocation(m),
         }
     }
 }
@@ -173,6 +180,7 @@ mod tests {
             HubError::no_client_responded("f"),
             HubError::unavailable("g"),
             HubError::internal("h"),
+            HubError::WrongInvocation("i".into()),
         ];
         for error in all {
             let wit: WitHubError = error.clone().into();

@@ -113,6 +113,20 @@ impl<H: Hub> Guest for Export<H> {
         })
         .map_err(Into::into)
     }
+
+    fn invoke_stream(caller: Caller, method: String, args: Json) -> Result<(), WitHubError> {
+        let router = ROUTER.get_or_init(H::router);
+        let id = caller.id.clone();
+        as_caller(Some(&id), || {
+            router.dispatch_stream(
+                &Context::from_caller(caller),
+                &method,
+                &args,
+                &mut crate::streams::send_item,
+            )
+        })
+        .map_err(Into::into)
+    }
 }
 
 /// Exports a [`Hub`] as this component's `handler`; write it once, at the

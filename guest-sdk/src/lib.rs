@@ -43,7 +43,10 @@
 //!
 //! - [`Router`] maps method names (case-insensitive) to handlers; a handler
 //!   takes the [`Context`] and a tuple of arguments and returns
-//!   `Result<impl Serialize, HubError>`.
+//!   `Result<impl Serialize, HubError>`; a streaming handler
+//!   ([`Router::stream`]) returns an iterator of items instead.
+//! - [`streams`]: upload streams a client attached ([`Context::upload`]),
+//!   cancellation, and a [`streams::sleep`] outside the hub's deadline.
 //! - [`clients`] sends to and invokes clients, [`groups`] changes group
 //!   membership, [`presence`] tells who is online, [`log`] writes to the
 //!   host's log.
@@ -61,6 +64,7 @@ mod hub;
 pub mod log;
 pub mod presence;
 mod router;
+pub mod streams;
 
 pub use args::{Args, BINDING_ERROR};
 pub use clients::{ClientResult, Selection};

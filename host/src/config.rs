@@ -72,6 +72,18 @@ pub struct Config {
     pub instance_max_calls: u32,
     /// Instances of one hub version running at once.
     pub max_instances_per_hub: usize,
+    /// Browser origins allowed besides the host's own (`*`: any).
+    pub cors_origins: Vec<String>,
+    /// A long poll with nothing to send answers empty after this long.
+    pub poll_timeout: Duration,
+    /// An HTTP-transport connection with no request open for this long
+    /// is closed (ASP.NET Core's DisconnectTimeout).
+    pub disconnect_timeout: Duration,
+    /// Whether clients that ask at negotiate get stateful reconnect.
+    pub stateful_reconnect: bool,
+    /// Bytes of unacknowledged messages kept per connection for a replay
+    /// after a reconnect; past it, sending waits for the client's acks.
+    pub stateful_reconnect_buffer: usize,
 }
 
 impl Config {
@@ -99,6 +111,11 @@ impl Config {
             watch: true,
             instance_max_calls: 10_000,
             max_instances_per_hub: 128,
+            cors_origins: Vec::new(),
+            poll_timeout: Duration::from_secs(90),
+            disconnect_timeout: Duration::from_secs(15),
+            stateful_reconnect: true,
+            stateful_reconnect_buffer: 100_000,
         }
     }
 }

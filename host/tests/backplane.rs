@@ -91,7 +91,8 @@ struct Client {
 }
 
 async fn connect(cluster: &Cluster, id: &str, user: &str, attributes: &[(&str, &str)]) -> Client {
-    let (handle, ends) = ConnectionHandle::new(1 << 20);
+    let (handle, ends) =
+        ConnectionHandle::new(1 << 20, wasmhub::protocol::handshake::HubProtocol::Json);
     let mut attrs = Attributes::new();
     for (k, v) in attributes {
         attrs.entry(k.to_string()).or_default().push(v.to_string());
@@ -134,7 +135,8 @@ async fn next_text(client: &mut Client) -> String {
     let frame = tokio::time::timeout(Duration::from_secs(10), client.ends.outbound.recv())
         .await
         .expect("a frame in time")
-        .expect("the queue is open");
+        .expect("the queue is open")
+        .bytes;
     client.handle.written(frame.len());
     String::from_utf8(frame[..frame.len() - 1].to_vec()).unwrap()
 }

@@ -1,16 +1,47 @@
 //! The handshake: the client's first record names the hub protocol.
 //!
-//! Texts follow ASP.NET Core's `HubConnectionContext.HandshakeAsync` so
-//! clients and their users see familiar errors.
+//! The request is JSON with `0x1E` for both protocols (a MessagePack
+//! client switches to binary after it). The answer is `{}` and `0x1E`
+//! for both too; the host sends it in a Binary frame for MessagePack, as
+//! .NET does. Texts follow ASP.NET Core's
+//! `HubConnectionContext.HandshakeAsync` so clients and their users see
+//! familiar errors.
 
 use serde::Deserialize;
 
-use super::RECORD_SEPARATOR;
+use crate::framing::{LengthPrefixedBuffer, RecordBuffer, RecordReader};
+use crate::message::{ClientMessage, ServerMessage};
+use crate::{ProtocolError, RECORD_SEPARATOR, json, messagepack};
+
+/// The newest protocol version this host accepts. Version 2 only adds
+/// stateful reconnect, which is opt-in at negotiate.
+const MAX_VERSION: i64 = 2;
 
 /// A hub protocol this host speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HubProtocol {
+    /// `"json"`: text records ending with `0x1E`.
     Json,
+    /// `"messagepack"`: length-prefixed binary records.
+    MessagePack,
+}
+
+/// How a protocol's records travel: a transport that cannot carry
+/// binary (Server-Sent Events) cannot carry MessagePack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferFormat {
+    Text,
+    Binary,
+}
+
+impl TransferFormat {
+    /// The name .NET uses in texts and in negotiate's `transferFormats`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransferFormat::Text => "Text",
+            TransferFormat::Binary => "Binary",
+        }
+    }
 }
 
 impl HubProtocol {
@@ -18,8 +49,63 @@ impl HubProtocol {
     pub fn name(self) -> &'static str {
         match self {
             HubProtocol::Json => "json",
+            HubProtocol::MessagePack => "messagepack",
         }
     }
+
+    /// The protocol a handshake names; ASP.NET Core compares names
+    /// ignoring case, so we do too.
+    pub fn from_name(name: &str) -> Option<HubProtocol> {
+        [HubProtocol::Json, HubProtocol::MessagePack]
+            .into_iter()
+            .find(|protocol| protocol.name().eq_ignore_ascii_case(name))
+    }
+
+    /// The transfer format its records need, which picks the WebSocket
+    /// frame type (Text or Binary) the host writes.
+    pub fn transfer_format(self) -> TransferFormat {
+        match self {
+            HubProtocol::Json => TransferFormat::Text,
+            HubProtocol::MessagePack => TransferFormat::Binary,
+        }
+    }
+
+    /// One server message as it goes on the wire (with its separator or
+    /// length prefix).
+    pub fn encode(self, message: &ServerMessage) -> Vec<u8> {
+        match self {
+            HubProtocol::Json => json::encode(message),
+            HubProtocol::MessagePack => messagepack::encode(message),
+        }
+    }
+
+    /// One record from [`HubProtocol::reader`] (without its separator or
+    /// length prefix).
+    pub fn decode(self, record: &[u8]) -> Result<ClientMessage, ProtocolError> {
+        match self {
+            HubProtocol::Json => json::decode(record),
+            HubProtocol::MessagePack => messagepack::decode(record),
+        }
+    }
+
+    /// A record splitter for this protocol's framing.
+    pub fn reader(self, max_message_size: usize) -> RecordReader {
+        match self {
+            HubProtocol::Json => RecordReader::Text(RecordBuffer::new(max_message_size)),
+            HubProtocol::MessagePack => {
+                RecordReader::Binary(LengthPrefixedBuffer::new(max_message_size))
+            }
+        }
+    }
+}
+
+/// An accepted handshake request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handshake {
+    pub protocol: HubProtocol,
+    /// The version the client asked for: 2 means it negotiated stateful
+    /// reconnect; 1 and below (signalrcore sends 0) mean it did not.
+    pub version: i64,
 }
 
 #[derive(Deserialize)]
@@ -30,7 +116,11 @@ struct Request {
 
 /// Reads a handshake record (without its separator). The error is the
 /// text for the `{"error":..}` response.
-pub fn parse_request(record: &[u8]) -> Result<HubProtocol, String> {
+///
+/// Any version up to 2 is accepted, negative ones included, exactly as
+/// .NET's `IsVersionSupported` (`version <= 2`): refusing 0 would lock
+/// out signalrcore, and .NET itself never refuses low versions.
+pub fn parse_request(record: &[u8]) -> Result<Handshake, String> {
     let invalid = |detail: &str| {
         format!(
             "An unexpected error occurred during connection handshake. InvalidDataException: {detail}"
@@ -38,7 +128,7 @@ pub fn parse_request(record: &[u8]) -> Result<HubProtocol, String> {
     };
     let request: Request = serde_json::from_slice(record)
         .map_err(|e| invalid(&format!("the handshake is not a JSON object ({e})")))?;
-    let protocol = match request.protocol {
+    let name = match request.protocol {
         Some(serde_json::Value::String(p)) => p,
         Some(_) => return Err(invalid("Expected 'protocol' to be of type String.")),
         None => return Err(invalid("Missing required property 'protocol'.")),
@@ -48,17 +138,27 @@ pub fn parse_request(record: &[u8]) -> Result<HubProtocol, String> {
         Some(_) => return Err(invalid("Expected 'version' to be of type Integer.")),
         None => return Err(invalid("Missing required property 'version'.")),
     };
-    if protocol != "json" {
-        return Err(format!("The protocol '{protocol}' is not supported."));
-    }
-    // Version 2 only adds stateful reconnect, which is opt-in at negotiate
-    // and never offered yet; like .NET we accept it and use version 1.
-    if !(1..=2).contains(&version) {
+    let Some(protocol) = HubProtocol::from_name(&name) else {
+        return Err(format!("The protocol '{name}' is not supported."));
+    };
+    if version > MAX_VERSION {
         return Err(format!(
-            "The server does not support version {version} of the '{protocol}' protocol."
+            "The server does not support version {version} of the '{}' protocol.",
+            protocol.name()
         ));
     }
-    Ok(HubProtocol::Json)
+    Ok(Handshake { protocol, version })
+}
+
+/// The refusal for a protocol the transport cannot carry (MessagePack
+/// over Server-Sent Events), in .NET's words. .NET names the protocol's
+/// transfer format, not the transport, so only the protocol is needed.
+pub fn transport_refusal(protocol: HubProtocol) -> String {
+    format!(
+        "Cannot use the '{}' protocol on the current transport. The transport does not support '{}' transfer format.",
+        protocol.name(),
+        protocol.transfer_format().name()
+    )
 }
 
 /// The success response: exactly `{}` and the separator.
@@ -78,19 +178,43 @@ pub fn error_response(error: &str) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    fn ok(protocol: HubProtocol, version: i64) -> Result<Handshake, String> {
+        Ok(Handshake { protocol, version })
+    }
+
     #[test]
     fn accepts_json_versions_1_and_2_in_any_key_order() {
         assert_eq!(
             parse_request(br#"{"protocol":"json","version":1}"#),
-            Ok(HubProtocol::Json)
+            ok(HubProtocol::Json, 1)
         );
         assert_eq!(
             parse_request(br#"{"version":2,"protocol":"json"}"#),
-            Ok(HubProtocol::Json)
+            ok(HubProtocol::Json, 2)
         );
         assert_eq!(
             parse_request(br#"{"protocol":"json","version":1,"extra":[1]}"#),
-            Ok(HubProtocol::Json)
+            ok(HubProtocol::Json, 1)
+        );
+    }
+
+    #[test]
+    fn accepts_messagepack_any_case_and_low_versions() {
+        assert_eq!(
+            parse_request(br#"{"protocol":"messagepack","version":1}"#),
+            ok(HubProtocol::MessagePack, 1)
+        );
+        assert_eq!(
+            parse_request(br#"{"protocol":"MessagePack","version":2}"#),
+            ok(HubProtocol::MessagePack, 2)
+        );
+        assert_eq!(
+            parse_request(br#"{"protocol":"JSON","version":0}"#),
+            ok(HubProtocol::Json, 0)
+        );
+        assert_eq!(
+            parse_request(br#"{"protocol":"json","version":-1}"#),
+            ok(HubProtocol::Json, -1)
         );
     }
 
@@ -101,12 +225,12 @@ mod tests {
             Err("The protocol 'foo' is not supported.".into())
         );
         assert_eq!(
-            parse_request(br#"{"protocol":"messagepack","version":1}"#),
-            Err("The protocol 'messagepack' is not supported.".into())
+            parse_request(br#"{"protocol":"Json","version":99}"#),
+            Err("The server does not support version 99 of the 'json' protocol.".into())
         );
         assert_eq!(
-            parse_request(br#"{"protocol":"json","version":99}"#),
-            Err("The server does not support version 99 of the 'json' protocol.".into())
+            parse_request(br#"{"protocol":"messagepack","version":3}"#),
+            Err("The server does not support version 3 of the 'messagepack' protocol.".into())
         );
         let err = parse_request(br#"{"protocol":"json"}"#).unwrap_err();
         assert!(
@@ -115,6 +239,39 @@ mod tests {
         );
         let err = parse_request(b"not json").unwrap_err();
         assert!(err.starts_with("An unexpected error occurred during connection handshake."));
+        assert_eq!(
+            transport_refusal(HubProtocol::MessagePack),
+            "Cannot use the 'messagepack' protocol on the current transport. The transport does not support 'Binary' transfer format."
+        );
+    }
+
+    #[test]
+    fn each_protocol_has_its_codec() {
+        assert_eq!(HubProtocol::Json.transfer_format().name(), "Text");
+        assert_eq!(HubProtocol::MessagePack.transfer_format().name(), "Binary");
+        assert_eq!(
+            HubProtocol::Json.encode(&ServerMessage::Ping),
+            b"{\"type\":6}\x1e"
+        );
+        assert_eq!(
+            HubProtocol::MessagePack.encode(&ServerMessage::Ping),
+            [0x02, 0x91, 0x06]
+        );
+        assert_eq!(
+            HubProtocol::MessagePack.decode(&[0x91, 0x06]),
+            Ok(ClientMessage::Ping)
+        );
+        assert_eq!(
+            HubProtocol::Json.decode(b"{\"type\":6}"),
+            Ok(ClientMessage::Ping)
+        );
+        let mut reader = HubProtocol::MessagePack.reader(10);
+        assert_eq!(
+            reader.push(&[0x02, 0x91, 0x06]).unwrap(),
+            vec![vec![0x91, 0x06]]
+        );
+        let mut reader = HubProtocol::Json.reader(10);
+        assert_eq!(reader.push(b"{}\x1e").unwrap(), vec![b"{}".to_vec()]);
     }
 
     #[test]

@@ -5,66 +5,44 @@
 //! never re-encodes a payload. Writing produces the exact bytes ASP.NET
 //! Core writes (key order `type`, `invocationId`, `target`, `arguments`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
+
+pub use crate::message::ClientMessage;
+use crate::message::{Outcome, ServerMessage};
 
 use super::{ProtocolError, RECORD_SEPARATOR};
 
-/// A record a client sent, after validation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientMessage {
-    /// Type 1. `invocation_id: None` is a non-blocking `send()`.
-    Invocation {
-        invocation_id: Option<String>,
-        target: String,
-        /// The raw JSON array of arguments.
-        arguments: String,
-        /// The ids of upload streams the client attached (none usually).
-        stream_ids: Vec<String>,
-    },
-    /// Type 2: an item of a client upload stream.
-    StreamItem { invocation_id: String },
-    /// Type 3: the client's answer to a server invocation, or the end of
-    /// an upload stream.
-    Completion {
-        invocation_id: String,
-        /// The raw JSON result (`null` when absent), or the error text.
-        result: Result<String, String>,
-    },
-    /// Type 4: a streaming invocation.
-    StreamInvocation {
-        invocation_id: String,
-        target: String,
-    },
-    /// Type 5.
-    CancelInvocation { invocation_id: String },
-    /// Type 6.
-    Ping,
-    /// Type 7: the client is closing.
-    Close { error: Option<String> },
-    /// Types 8 and 9 (stateful reconnect), which this host never enables.
-    Ack,
-    /// A type this host does not know. Ignored, as ASP.NET Core does:
-    /// newer clients may add message types.
-    Unknown(i64),
-}
-
+/// Every field as raw JSON: `None` when the key is absent, `Some("null")`
+/// when it is `null` (StreamItem's `item` must be present, even `null`).
 #[derive(Deserialize)]
 struct Record<'a> {
-    #[serde(rename = "type", borrow)]
+    #[serde(rename = "type", borrow, default, deserialize_with = "raw")]
     kind: Option<&'a RawValue>,
-    #[serde(rename = "invocationId", borrow)]
+    #[serde(rename = "invocationId", borrow, default, deserialize_with = "raw")]
     invocation_id: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "raw")]
     target: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "raw")]
     arguments: Option<&'a RawValue>,
-    #[serde(rename = "streamIds", borrow)]
+    #[serde(rename = "streamIds", borrow, default, deserialize_with = "raw")]
     stream_ids: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "raw")]
+    item: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "raw")]
     result: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "raw")]
     error: Option<&'a RawValue>,
+    #[serde(rename = "allowReconnect", borrow, default, deserialize_with = "raw")]
+    allow_reconnect: Option<&'a RawValue>,
+    #[serde(rename = "sequenceId", borrow, default, deserialize_with = "raw")]
+    sequence_id: Option<&'a RawValue>,
+}
+
+/// A present key, even `null`, as its raw text (serde would read `null`
+/// into an `Option` as absent).
+fn raw<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(deserializer).map(Some)
 }
 
 fn invalid(text: impl Into<String>) -> ProtocolError {
@@ -89,8 +67,38 @@ fn required(value: Option<String>, name: &str) -> Result<String, ProtocolError> 
     value.ok_or_else(|| invalid(format!("Missing required property '{name}'.")))
 }
 
-/// Reads one record (without its separator).
-pub fn parse(record: &[u8]) -> Result<ClientMessage, ProtocolError> {
+fn arguments(record: &Record) -> Result<(String, Vec<String>), ProtocolError> {
+    let arguments = match record.arguments {
+        None => return Err(invalid("Missing required property 'arguments'.")),
+        Some(raw) if raw.get().starts_with('[') => raw.get().to_owned(),
+        Some(_) => return Err(invalid("Expected 'arguments' to be of type Array.")),
+    };
+    let stream_ids = match present(record.stream_ids) {
+        None => Vec::new(),
+        Some(raw) => serde_json::from_str(raw.get())
+            .map_err(|_| invalid("Expected 'streamIds' to be of type Array of String."))?,
+    };
+    Ok((arguments, stream_ids))
+}
+
+fn sequence_id(record: &Record) -> Result<u64, ProtocolError> {
+    match present(record.sequence_id) {
+        None => Err(invalid("Missing required property 'sequenceId'.")),
+        Some(raw) => serde_json::from_str::<u64>(raw.get())
+            .map_err(|_| invalid("Expected 'sequenceId' to be of type Integer.")),
+    }
+}
+
+fn allow_reconnect(record: &Record) -> Result<bool, ProtocolError> {
+    match present(record.allow_reconnect) {
+        None => Ok(false),
+        Some(raw) => serde_json::from_str::<bool>(raw.get())
+            .map_err(|_| invalid("Expected 'allowReconnect' to be of type Boolean.")),
+    }
+}
+
+/// Reads one client record (without its separator).
+pub fn decode(record: &[u8]) -> Result<ClientMessage, ProtocolError> {
     let first = record.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
         let token = match first {
@@ -105,42 +113,44 @@ pub fn parse(record: &[u8]) -> Result<ClientMessage, ProtocolError> {
     }
     let record: Record =
         serde_json::from_slice(record).map_err(|e| invalid(format!("Error reading JSON: {e}.")))?;
-    let kind = match record.kind {
+    let kind = match present(record.kind) {
         None => return Err(invalid("Missing required property 'type'.")),
         Some(raw) => serde_json::from_str::<i64>(raw.get())
             .map_err(|_| invalid("Expected 'type' to be of type Integer."))?,
     };
     let invocation_id = string_field(record.invocation_id, "invocationId")?;
     match kind {
-        1 | 4 => {
+        1 => {
             let target = required(string_field(record.target, "target")?, "target")?;
-            let arguments = match record.arguments {
-                None => return Err(invalid("Missing required property 'arguments'.")),
-                Some(raw) if raw.get().starts_with('[') => raw.get().to_owned(),
-                Some(_) => return Err(invalid("Expected 'arguments' to be of type Array.")),
-            };
-            let stream_ids = match present(record.stream_ids) {
-                None => Vec::new(),
-                Some(raw) => serde_json::from_str(raw.get())
-                    .map_err(|_| invalid("Expected 'streamIds' to be of type Array of String."))?,
-            };
-            if kind == 1 {
-                Ok(ClientMessage::Invocation {
-                    invocation_id,
-                    target,
-                    arguments,
-                    stream_ids,
-                })
-            } else {
-                Ok(ClientMessage::StreamInvocation {
-                    invocation_id: required(invocation_id, "invocationId")?,
-                    target,
-                })
-            }
+            let (arguments, stream_ids) = arguments(&record)?;
+            Ok(ClientMessage::Invocation {
+                invocation_id,
+                target,
+                arguments,
+                stream_ids,
+            })
         }
-        2 => Ok(ClientMessage::StreamItem {
-            invocation_id: required(invocation_id, "invocationId")?,
-        }),
+        4 => {
+            let invocation_id = required(invocation_id, "invocationId")?;
+            let target = required(string_field(record.target, "target")?, "target")?;
+            let (arguments, stream_ids) = arguments(&record)?;
+            Ok(ClientMessage::StreamInvocation {
+                invocation_id,
+                target,
+                arguments,
+                stream_ids,
+            })
+        }
+        2 => {
+            let invocation_id = required(invocation_id, "invocationId")?;
+            let item = record
+                .item
+                .ok_or_else(|| invalid("Missing required property 'item'."))?;
+            Ok(ClientMessage::StreamItem {
+                invocation_id,
+                item: item.get().to_owned(),
+            })
+        }
         3 => {
             let invocation_id = required(invocation_id, "invocationId")?;
             let error = string_field(record.error, "error")?;
@@ -165,8 +175,14 @@ pub fn parse(record: &[u8]) -> Result<ClientMessage, ProtocolError> {
         6 => Ok(ClientMessage::Ping),
         7 => Ok(ClientMessage::Close {
             error: string_field(record.error, "error")?,
+            allow_reconnect: allow_reconnect(&record)?,
         }),
-        8 | 9 => Ok(ClientMessage::Ack),
+        8 => Ok(ClientMessage::Ack {
+            sequence_id: sequence_id(&record)?,
+        }),
+        9 => Ok(ClientMessage::Sequence {
+            sequence_id: sequence_id(&record)?,
+        }),
         other => Ok(ClientMessage::Unknown(other)),
     }
 }
@@ -175,64 +191,139 @@ fn quoted(text: &str) -> String {
     serde_json::to_string(text).expect("a string serializes")
 }
 
-/// `{"type":1,["invocationId":id,]"target":t,"arguments":args}`. `arguments`
-/// must be a valid JSON array (the runtime checks what hubs hand over).
-pub fn invocation(invocation_id: Option<&str>, target: &str, arguments: &str) -> Vec<u8> {
-    let mut out = String::with_capacity(48 + target.len() + arguments.len());
-    out.push_str("{\"type\":1,");
-    if let Some(id) = invocation_id {
-        out.push_str("\"invocationId\":");
-        out.push_str(&quoted(id));
-        out.push(',');
+fn push_id(out: &mut String, invocation_id: &str) {
+    out.push_str(",\"invocationId\":");
+    out.push_str(&quoted(invocation_id));
+}
+
+/// Writes one server message with its separator, byte for byte as
+/// ASP.NET Core does. Payload texts are copied verbatim, so they must be
+/// valid JSON; an Invocation never carries `streamIds`.
+pub fn encode(message: &ServerMessage) -> Vec<u8> {
+    let mut out = String::with_capacity(64);
+    match message {
+        ServerMessage::Invocation {
+            invocation_id,
+            target,
+            arguments,
+        } => {
+            out.reserve(target.len() + arguments.len());
+            out.push_str("{\"type\":1");
+            if let Some(id) = invocation_id {
+                push_id(&mut out, id);
+            }
+            out.push_str(",\"target\":");
+            out.push_str(&quoted(target));
+            out.push_str(",\"arguments\":");
+            out.push_str(arguments);
+        }
+        ServerMessage::StreamItem {
+            invocation_id,
+            item,
+        } => {
+            out.push_str("{\"type\":2");
+            push_id(&mut out, invocation_id);
+            out.push_str(",\"item\":");
+            out.push_str(item);
+        }
+        ServerMessage::Completion {
+            invocation_id,
+            outcome,
+        } => {
+            out.push_str("{\"type\":3");
+            push_id(&mut out, invocation_id);
+            match outcome {
+                Outcome::Void => {}
+                Outcome::Result(result) => {
+                    out.push_str(",\"result\":");
+                    out.push_str(result);
+                }
+                Outcome::Error(error) => {
+                    out.push_str(",\"error\":");
+                    out.push_str(&quoted(error));
+                }
+            }
+        }
+        ServerMessage::Ping => out.push_str("{\"type\":6"),
+        ServerMessage::Close {
+            error,
+            allow_reconnect,
+        } => {
+            out.push_str("{\"type\":7");
+            if let Some(error) = error {
+                out.push_str(",\"error\":");
+                out.push_str(&quoted(error));
+            }
+            if *allow_reconnect {
+                out.push_str(",\"allowReconnect\":true");
+            }
+        }
+        ServerMessage::Ack { sequence_id } => {
+            out.push_str(&format!("{{\"type\":8,\"sequenceId\":{sequence_id}"));
+        }
+        ServerMessage::Sequence { sequence_id } => {
+            out.push_str(&format!("{{\"type\":9,\"sequenceId\":{sequence_id}"));
+        }
     }
-    out.push_str("\"target\":");
-    out.push_str(&quoted(target));
-    out.push_str(",\"arguments\":");
-    out.push_str(arguments);
     out.push('}');
-    finish(out)
+    let mut bytes = out.into_bytes();
+    bytes.push(RECORD_SEPARATOR);
+    bytes
+}
+
+/// Reads one record: [`decode`] under its old name.
+///
+/// compat: remove once the host uses encode/decode.
+pub fn parse(record: &[u8]) -> Result<ClientMessage, ProtocolError> {
+    decode(record)
+}
+
+/// An Invocation record; `arguments` must be a valid JSON array.
+///
+/// compat: remove once the host uses encode/decode.
+pub fn invocation(invocation_id: Option<&str>, target: &str, arguments: &str) -> Vec<u8> {
+    encode(&ServerMessage::Invocation {
+        invocation_id: invocation_id.map(str::to_owned),
+        target: target.to_owned(),
+        arguments: arguments.to_owned(),
+    })
 }
 
 /// A Completion carrying a result (raw JSON, `null` for none).
+///
+/// compat: remove once the host uses encode/decode.
 pub fn completion_result(invocation_id: &str, result: &str) -> Vec<u8> {
-    finish(format!(
-        "{{\"type\":3,\"invocationId\":{},\"result\":{result}}}",
-        quoted(invocation_id)
-    ))
+    encode(&ServerMessage::Completion {
+        invocation_id: invocation_id.to_owned(),
+        outcome: Outcome::Result(result.to_owned()),
+    })
 }
 
 /// A Completion carrying an error.
+///
+/// compat: remove once the host uses encode/decode.
 pub fn completion_error(invocation_id: &str, error: &str) -> Vec<u8> {
-    finish(format!(
-        "{{\"type\":3,\"invocationId\":{},\"error\":{}}}",
-        quoted(invocation_id),
-        quoted(error)
-    ))
+    encode(&ServerMessage::Completion {
+        invocation_id: invocation_id.to_owned(),
+        outcome: Outcome::Error(error.to_owned()),
+    })
 }
 
 /// `{"type":6}`.
+///
+/// compat: remove once the host uses encode/decode.
 pub fn ping() -> Vec<u8> {
-    finish("{\"type\":6}".to_owned())
+    encode(&ServerMessage::Ping)
 }
 
 /// `{"type":7}` with an optional error and `allowReconnect` when true.
+///
+/// compat: remove once the host uses encode/decode.
 pub fn close(error: Option<&str>, allow_reconnect: bool) -> Vec<u8> {
-    let mut out = String::from("{\"type\":7");
-    if let Some(error) = error {
-        out.push_str(",\"error\":");
-        out.push_str(&quoted(error));
-    }
-    if allow_reconnect {
-        out.push_str(",\"allowReconnect\":true");
-    }
-    out.push('}');
-    finish(out)
-}
-
-fn finish(text: String) -> Vec<u8> {
-    let mut out = text.into_bytes();
-    out.push(RECORD_SEPARATOR);
-    out
+    encode(&ServerMessage::Close {
+        error: error.map(str::to_owned),
+        allow_reconnect,
+    })
 }
 
 #[cfg(test)]
@@ -310,7 +401,10 @@ mod tests {
         assert_eq!(parse(br#"{"type":6}"#).unwrap(), ClientMessage::Ping);
         assert_eq!(
             parse(br#"{"type":7}"#).unwrap(),
-            ClientMessage::Close { error: None }
+            ClientMessage::Close {
+                error: None,
+                allow_reconnect: false
+            }
         );
         assert_eq!(
             parse(br#"{ "type":3, "result": 10, "invocationId": "15" }"#).unwrap(),

@@ -22,11 +22,33 @@ pub fn version(query_value: Option<&str>) -> Result<u8, String> {
     }
 }
 
+/// A transport offered in the negotiate response, with the transfer
+/// formats it carries (`"Text"`, `"Binary"`), in the client's order of
+/// preference: WebSockets, then Server-Sent Events, then long polling.
+pub type Offer<'a> = (&'a str, &'a [&'a str]);
+
+/// Every transport this host serves, as ASP.NET Core lists them.
+pub const ALL_TRANSPORTS: &[Offer<'static>] = &[
+    ("WebSockets", &["Text", "Binary"]),
+    ("ServerSentEvents", &["Text"]),
+    ("LongPolling", &["Text", "Binary"]),
+];
+
 /// The negotiate response. Version 0 has no connection token: the client
-/// uses the connection id as `id`.
-pub fn response(version: u8, connection_id: &str, connection_token: &str) -> String {
-    let transports = json!([{ "transport": "WebSockets", "transferFormats": ["Text"] }]);
-    let body = if version == 0 {
+/// uses the connection id as `id`. `useStatefulReconnect` is written only
+/// when true: a client that did not ask refuses an answer that has it.
+pub fn response(
+    version: u8,
+    connection_id: &str,
+    connection_token: &str,
+    offers: &[Offer<'_>],
+    stateful_reconnect: bool,
+) -> String {
+    let transports: Vec<serde_json::Value> = offers
+        .iter()
+        .map(|(transport, formats)| json!({ "transport": transport, "transferFormats": formats }))
+        .collect();
+    let mut body = if version == 0 {
         json!({
             "negotiateVersion": 0,
             "connectionId": connection_id,
@@ -40,6 +62,9 @@ pub fn response(version: u8, connection_id: &str, connection_token: &str) -> Str
             "availableTransports": transports,
         })
     };
+    if stateful_reconnect {
+        body["useStatefulReconnect"] = json!(true);
+    }
     body.to_string()
 }
 
@@ -67,14 +92,31 @@ mod tests {
 
     #[test]
     fn response_always_names_the_version() {
-        let v0: serde_json::Value = serde_json::from_str(&response(0, "c", "t")).unwrap();
+        let v0: serde_json::Value =
+            serde_json::from_str(&response(0, "c", "t", ALL_TRANSPORTS, false)).unwrap();
         assert_eq!(v0["negotiateVersion"], 0);
         assert_eq!(v0["connectionId"], "c");
         assert!(v0.get("connectionToken").is_none());
-        let v1: serde_json::Value = serde_json::from_str(&response(1, "c", "t")).unwrap();
+        assert!(v0.get("useStatefulReconnect").is_none());
+        let v1: serde_json::Value =
+            serde_json::from_str(&response(1, "c", "t", ALL_TRANSPORTS, true)).unwrap();
         assert_eq!(v1["negotiateVersion"], 1);
         assert_eq!(v1["connectionToken"], "t");
+        assert_eq!(v1["useStatefulReconnect"], true);
         assert_eq!(v1["availableTransports"][0]["transport"], "WebSockets");
+        assert_eq!(
+            v1["availableTransports"][0]["transferFormats"],
+            json!(["Text", "Binary"])
+        );
+        assert_eq!(
+            v1["availableTransports"][1]["transport"],
+            "ServerSentEvents"
+        );
+        assert_eq!(
+            v1["availableTransports"][1]["transferFormats"],
+            json!(["Text"])
+        );
+        assert_eq!(v1["availableTransports"][2]["transport"], "LongPolling");
         assert_eq!(error("no"), r#"{"error":"no"}"#);
     }
 }

@@ -42,3 +42,13 @@ fn negotiate() {
 fn round_trip() {
     replay("round_trip", fuzzing::invocation_round_trip);
 }
+
+#[test]
+fn messagepack() {
+    replay("messagepack", fuzzing::binary_records);
+}
+
+#[test]
+fn transcode() {
+    replay("transcode", fuzzing::transcode_round_trip);
+}

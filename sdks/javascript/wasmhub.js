@@ -35,6 +35,7 @@ import * as witPresence from "wasmhub:hub/presence@0.1.0";
 import * as witCaller from "wasmhub:hub/caller@0.1.0";
 import * as witSystem from "wasmhub:hub/system@0.1.0";
 import * as witLog from "wasmhub:hub/log@0.1.0";
+import * as witStreams from "wasmhub:hub/streams@0.1.0";
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -53,6 +54,7 @@ const KINDS = {
   "no-client-responded": "NoClientResponded",
   unavailable: "Unavailable",
   internal: "Internal",
+  "wrong-invocation": "WrongInvocation",
 };
 
 /**
@@ -111,6 +113,9 @@ export class NoClientResponded extends HubError { constructor(m) { super(m, "no-
 export class Unavailable extends HubError { constructor(m) { super(m, "unavailable"); } }
 /** Anything else: a bug or a failure the caller cannot fix. */
 export class Internal extends HubError { constructor(m) { super(m, "internal"); } }
+/** A streaming method invoked without stream(), or a plain one with it;
+ * the message is the client's whole error text. */
+export class WrongInvocation extends HubError { constructor(m) { super(m, "wrong-invocation"); } }
 
 const CLASSES = {
   "method-not-found": MethodNotFound,
@@ -121,6 +126,7 @@ const CLASSES = {
   "no-client-responded": NoClientResponded,
   unavailable: Unavailable,
   internal: Internal,
+  "wrong-invocation": WrongInvocation,
 };
 
 /** Whether `value` is a WIT `hub-error` as componentize-qjs spells it. */
@@ -368,6 +374,12 @@ export class Context {
   #user;
   #details;
 
+  /** Upload stream `index` of the running call (0-based, in the order the
+   * client attached them): an iterator of its items. */
+  upload(index = 0) {
+    return upload(index);
+  }
+
   /** Wraps a whole WIT `connection` record (camelCase fields); hub authors
    * may build one in their own tests. */
   constructor(conn, lazy) {
@@ -486,17 +498,69 @@ export class Router {
     return this;
   }
 
+  /**
+   * Adds the streaming method `name`: `handler(ctx, ...args)` is a
+   * generator function (or returns any iterable); the client calls it
+   * with `stream()` and gets every value it yields as it is produced. The
+   * stream ends when the generator returns, or early when the caller
+   * cancels (the generator is closed then). `params` as for `method`.
+   */
+  stream(name, params, handler) {
+    this.method(name, params, handler);
+    this.methods.get(name.toLowerCase()).streaming = true;
+    return this;
+  }
+
   /** Whether a method of this name (any case) exists. */
   contains(name) {
     return this.methods.has(name.toLowerCase());
+  }
+
+  /** The method `name`, called the way it is meant to be (ASP.NET Core's
+   * texts otherwise). */
+  #entry(name, streaming) {
+    const method = this.methods.get(name.toLowerCase());
+    if (!method) throw new MethodNotFound(name);
+    if (!!method.streaming !== streaming) {
+      const [kind, how] = method.streaming ? ["streaming", "non-streaming"] : ["non-streaming", "streaming"];
+      throw new WrongInvocation(
+        `The client attempted to invoke the ${kind} '${method.name}' method with a ${how} invocation.`,
+      );
+    }
+    return method;
+  }
+
+  /** Runs the streaming method `name`, handing each item (JSON text) to
+   * `emit`, which returns false when the caller cancelled. */
+  dispatchStream(ctx, name, args, emit) {
+    const method = this.#entry(name, true);
+    const values = bind(args, method.params);
+    const items = method.handler(ctx, ...values);
+    if (items === null || typeof items !== "object" || typeof items[Symbol.iterator] !== "function") {
+      throw new Internal(`'${method.name}' must return an iterable (a generator function) to stream`);
+    }
+    const iterator = items[Symbol.iterator]();
+    for (;;) {
+      const { value, done } = iterator.next();
+      if (done) return;
+      let json;
+      try {
+        json = JSON.stringify(value === undefined ? null : value);
+      } catch (error) {
+        throw new Internal(`an item of '${method.name}' is not JSON: ${error.message}`);
+      }
+      if (!emit(json)) {
+        if (typeof iterator.return === "function") iterator.return();
+        return;
+      }
+    }
   }
 
   /** Runs the method `name` with `args` (JSON array text) and returns its
    * result as JSON text; throws a HubError (MethodNotFound(name) when there
    * is no such method). */
   dispatch(ctx, name, args) {
-    const method = this.methods.get(name.toLowerCase());
-    if (!method) throw new MethodNotFound(name);
+    const method = this.#entry(name, false);
     const values = bind(args, method.params);
     const result = method.handler(ctx, ...values);
     if (result !== null && typeof result === "object" && typeof result.then === "function") {
@@ -575,8 +639,81 @@ export function exportHub({ router, init, onConnected, onDisconnected }) {
         currentCaller = null;
       }
     },
+    invokeStream(caller, method, args) {
+      running = true;
+      currentCaller = caller.id;
+      try {
+        router.dispatchStream(new Context(caller, LAZY), method, args, sendItem);
+      } catch (error) {
+        throw toWitError(error, `'${method}'`);
+      } finally {
+        currentCaller = null;
+      }
+    },
   };
 }
+
+// ---------------------------------------------------------------------------
+// streams
+
+/** A WIT `stream-error` as the HubError a hub sees. */
+function streamError(payload) {
+  switch (payload?.tag) {
+    case "cancelled":
+      return new Unavailable("the caller cancelled the call or left");
+    case "upload-failed": // reads as `HubException: <text>`, as in ASP.NET Core
+      return new Internal(payload.val);
+    case "no-stream":
+      return new NotFound(payload.val);
+    default:
+      return new InvalidArgument(payload?.val ?? String(payload));
+  }
+}
+
+/** Sends one item (JSON text) of a streaming call; false once the caller
+ * cancelled. */
+function sendItem(json) {
+  try {
+    witStreams.sendItem(json);
+    return true;
+  } catch (error) {
+    if (error?.payload?.tag === "cancelled") return false;
+    throw streamError(error?.payload);
+  }
+}
+
+/** The items of upload stream `index` of the running call, parsed from
+ * JSON, as the client sends them. */
+function* upload(index) {
+  for (;;) {
+    let item;
+    try {
+      item = witStreams.nextUpload(index);
+    } catch (error) {
+      throw streamError(error?.payload);
+    }
+    if (item === undefined || item === null) return;
+    yield JSON.parse(item);
+  }
+}
+
+/**
+ * The running call's streams: `sleep(ms)` waits outside the hub's deadline
+ * (at most the host's `--invoke-timeout` per call) and returns false when
+ * the caller cancelled; `isCancelled()`; `uploadCount()`. Read an upload
+ * with `ctx.upload(index)`.
+ */
+export const streams = {
+  sleep(ms) {
+    return witStreams.sleep(Math.max(0, Math.min(Math.floor(ms), 0xffffffff)));
+  },
+  isCancelled() {
+    return witStreams.isCancelled();
+  },
+  uploadCount() {
+    return witStreams.uploadCount();
+  },
+};
 
 // ---------------------------------------------------------------------------
 // clients

@@ -440,3 +440,37 @@ test("at build time (before the host's first call) the clock and crypto say why 
   fresh.exportHub({ router: new fresh.Router() }).init();
   assert.equal(g.Date.now(), fake.now);
 });
+
+test("a streaming method yields items to the host and stops when the caller cancels", () => {
+  const router = new Router()
+    .stream("Count", ["integer"], function* (_ctx, to) {
+      for (let i = 1; i <= to; i++) yield i;
+    })
+    .method("Echo", ["string"], (_ctx, text) => text);
+  const handler = exportHub({ router });
+  handler.invokeStream({ id: "c1", user: null }, "count", "[3]");
+  assert.deepEqual(fake.items, ["1", "2", "3"]);
+  fake.reset();
+  fake.cancelAfter = 2;
+  handler.invokeStream({ id: "c1", user: null }, "Count", "[100]");
+  assert.deepEqual(fake.items, ["1", "2"], "nothing after the cancel");
+  assert.throws(
+    () => handler.invoke({ id: "c1", user: null }, "Count", "[1]"),
+    (e) =>
+      e.tag === "wrong-invocation" &&
+      e.val === "The client attempted to invoke the streaming 'Count' method with a non-streaming invocation.",
+  );
+  assert.throws(
+    () => handler.invokeStream({ id: "c1", user: null }, "Echo", '["x"]'),
+    (e) =>
+      e.tag === "wrong-invocation" &&
+      e.val === "The client attempted to invoke the non-streaming 'Echo' method with a streaming invocation.",
+  );
+});
+
+test("ctx.upload reads an upload stream item by item", () => {
+  fake.uploads = [['"Hello "', '"world"', '"!"']];
+  const router = new Router().method("Concat", (ctx) => [...ctx.upload(0)].join(""));
+  const handler = exportHub({ router });
+  assert.equal(handler.invoke({ id: "c1", user: null }, "Concat", "[]"), '"Hello world!"');
+});

@@ -124,12 +124,13 @@ describe("a reader that never waits for the invocation queue", () => {
     const raw = await rawConnect(fx.url, HUB);
     raw.sendJson({ type: 1, invocationId: "cr", target: "ClientResult", arguments: ["Answer"] });
     const question = await raw.nextMessage(DEADLINE, { predicate: (m) => m.type === 1 && m.target === "Answer" });
-    // A stream whose id is the host's own invocation id, then its end.
-    raw.sendJson({ type: 1, invocationId: "up", target: "Upload", arguments: [], streamIds: [question.invocationId] });
-    const refused = await raw.completion("up");
-    assert.match(refused.error, /streams are not supported/);
-    raw.sendJson({ type: 3, invocationId: question.invocationId });
-    raw.sendJson({ type: 3, invocationId: question.invocationId, result: "the real answer" });
+    // An upload whose id is the host's own invocation id, then its end.
+    const stream = question.invocationId;
+    raw.sendJson({ type: 1, invocationId: "up", target: "StreamingConcat", arguments: [], streamIds: [stream] });
+    raw.sendJson({ type: 2, invocationId: stream, item: "uploaded" });
+    raw.sendJson({ type: 3, invocationId: stream });
+    assert.deepEqual(await raw.completion("up"), { type: 3, invocationId: "up", result: "uploaded" });
+    raw.sendJson({ type: 3, invocationId: stream, result: "the real answer" });
     assert.deepEqual(await raw.completion("cr"), { type: 3, invocationId: "cr", result: "the real answer" });
     await raw.stop();
   });

@@ -25,6 +25,7 @@ import { isDeepStrictEqual } from "node:util";
 import { before, after, beforeEach, afterEach, test } from "node:test";
 import WebSocket from "ws";
 import { HubConnectionBuilder, HttpTransportType, LogLevel } from "@microsoft/signalr";
+import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -72,6 +73,57 @@ function exitOf(child) {
 }
 
 /** A free TCP port on 127.0.0.1 (free when asked; callers retry on a clash). */
+/**
+ * A TCP proxy on a free loopback port to `targetPort`. `halfOpen()` makes
+ * every link open now silent in both directions without closing it (what
+ * a NAT that dropped the flows does); `cut()` resets every link open now
+ * (a dropped connection); links made afterwards work. Returns how many
+ * links it touched.
+ */
+export async function startTcpProxy(targetPort) {
+  const links = new Set();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, "127.0.0.1");
+    const link = { client, upstream, dead: false };
+    links.add(link);
+    client.on("data", (d) => link.dead || upstream.write(d));
+    upstream.on("data", (d) => link.dead || client.write(d));
+    const end = () => {
+      links.delete(link);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("close", end);
+    upstream.on("close", end);
+    client.on("error", () => {});
+    upstream.on("error", () => {});
+  });
+  const port = await freePort();
+  await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
+  return {
+    port,
+    halfOpen() {
+      for (const link of links) link.dead = true;
+      return links.size;
+    },
+    cut() {
+      const n = links.size;
+      for (const link of [...links]) {
+        link.client.resetAndDestroy();
+        link.upstream.destroy();
+      }
+      return n;
+    },
+    async stop() {
+      for (const link of links) {
+        link.client.destroy();
+        link.upstream.destroy();
+      }
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -619,13 +671,28 @@ export function hubUrl(base, hubPath, query) {
 }
 
 /**
+ * [transport, protocol] cells, as the official functional tests run them
+ * (MessagePack is binary: Server-Sent Events cannot carry it).
+ */
+export const MATRIX = [
+  ["WebSockets", "json"],
+  ["WebSockets", "messagepack"],
+  ["ServerSentEvents", "json"],
+  ["LongPolling", "json"],
+  ["LongPolling", "messagepack"],
+];
+
+/**
  * Builds a HubConnection, registers handlers and starts it.
  *
  * opts: query (object or string), accessTokenFactory, headers, handlers
  * ({method: fn}), record ([method names] to record into inboxes before the
- * start), skipNegotiation (implies WebSockets), transport, start (default
- * true), reconnect (true, an array of delays in ms or an IRetryPolicy:
- * `withAutomaticReconnect`).
+ * start), skipNegotiation (implies WebSockets), transport (an
+ * HttpTransportType or its name: "WebSockets", "ServerSentEvents",
+ * "LongPolling"), protocol ("json", the default, or "messagepack"),
+ * statefulReconnect (true or the options of `withStatefulReconnect`), start
+ * (default true), reconnect (true, an array of delays in ms or an
+ * IRetryPolicy: `withAutomaticReconnect`).
  *
  * The returned connection has `closed` (a promise of the onclose error) and
  * `closeError` (undefined until it closed); with `reconnect`, also
@@ -639,11 +706,16 @@ export async function connect(url, hubPath, opts = {}) {
     options.skipNegotiation = true;
     options.transport = HttpTransportType.WebSockets;
   } else if (opts.transport !== undefined) {
-    options.transport = opts.transport;
+    options.transport =
+      typeof opts.transport === "string" ? HttpTransportType[opts.transport] : opts.transport;
   }
   const builder = new HubConnectionBuilder()
     .withUrl(hubUrl(url, hubPath, opts.query), options)
     .configureLogging(clientLogLevel());
+  if (opts.protocol === "messagepack") builder.withHubProtocol(new MessagePackHubProtocol());
+  else if (opts.protocol !== undefined && opts.protocol !== "json") throw new Error(`unknown protocol ${opts.protocol}`);
+  if (opts.statefulReconnect === true) builder.withStatefulReconnect();
+  else if (opts.statefulReconnect) builder.withStatefulReconnect(opts.statefulReconnect);
   if (opts.reconnect === true) builder.withAutomaticReconnect();
   else if (opts.reconnect) builder.withAutomaticReconnect(opts.reconnect);
   const conn = builder.build();

@@ -2,15 +2,17 @@
 //!
 //! - `cargo xtask hubs DIR`: build every example hub for wasm32-wasip2 and
 //!   copy the components to `DIR/<name>.wasm`;
-//! - `cargo xtask run [SERVE ARGS...]`: build the hubs and the web page,
-//!   then serve them on 127.0.0.1:5000;
+//! - `cargo xtask run [SERVE ARGS...]`: build the hubs, then serve them
+//!   and the chat page (`examples/chat/web`) on 127.0.0.1:5000;
 //! - `cargo xtask test`: build everything and run every test suite.
 
+mod browser;
 mod cmd;
 mod files;
 mod hubs;
 mod javascript;
 mod node;
+mod pyclients;
 mod python;
 mod run;
 mod test;
@@ -26,7 +28,7 @@ use anyhow::{Result, bail};
 const USAGE: &str = "\
 usage:
   cargo xtask hubs DIR               build the example hubs into DIR/<name>.wasm
-  cargo xtask run [SERVE ARGS...]    build hubs and web page, then serve them
+  cargo xtask run [SERVE ARGS...]    build the hubs, then serve them and the chat page
   cargo xtask test                   build everything and run all tests";
 
 fn main() -> ExitCode {

@@ -1,4 +1,4 @@
-//! The npm packages the web page and the node tests use.
+//! The npm packages the JavaScript hubs and the node tests use.
 
 use std::fs;
 use std::path::Path;
@@ -29,7 +29,7 @@ pub fn ensure_modules() -> Result<()> {
     npm.current_dir(&root).arg("ci");
     cmd::run(
         &mut npm,
-        "install Node.js with npm (needed for the web page and the node tests)",
+        "install Node.js with npm (needed for the JavaScript hubs and the node tests)",
     )
 }
 

@@ -5,13 +5,14 @@ use std::process::Command;
 
 use anyhow::{Result, bail};
 
+use crate::browser::{self, Chromium};
 use crate::cmd::{self, step};
-use crate::{hubs, node, valkey, workspace};
+use crate::{hubs, node, pyclients, valkey, workspace};
 
 /// How each step went, for the summary line.
 #[derive(Default)]
 struct Report {
-    steps: Vec<(&'static str, &'static str)>,
+    steps: Vec<String>,
     failed: bool,
 }
 
@@ -20,12 +21,12 @@ impl Report {
     fn record(&mut self, name: &'static str, result: Result<()>) -> bool {
         match result {
             Ok(()) => {
-                self.steps.push((name, "passed"));
+                self.steps.push(format!("{name} passed"));
                 true
             }
             Err(error) => {
                 eprintln!("error: {name}: {error:#}");
-                self.steps.push((name, "FAILED"));
+                self.steps.push(format!("{name} FAILED"));
                 self.failed = true;
                 false
             }
@@ -34,18 +35,18 @@ impl Report {
 
     /// Notes a step that did not run because an earlier one failed.
     fn skip(&mut self, name: &'static str) {
-        self.steps.push((name, "skipped"));
+        self.steps.push(format!("{name} skipped"));
         self.failed = true;
+    }
+
+    /// Notes tests that report themselves skipped, and why (not a failure).
+    fn skipped_because(&mut self, name: &str, reason: &str) {
+        self.steps.push(format!("{name} skipped ({reason})"));
     }
 
     /// `hubs passed, host build FAILED, ...`
     fn summary(&self) -> String {
-        let steps: Vec<String> = self
-            .steps
-            .iter()
-            .map(|(name, outcome)| format!("{name} {outcome}"))
-            .collect();
-        steps.join(", ")
+        self.steps.join(", ")
     }
 }
 
@@ -77,6 +78,7 @@ pub fn test() -> Result<()> {
     if setup_ok {
         report.record("cargo tests", cargo_tests(&env));
         if has_node_tests {
+            let env = client_env(&mut report, &env);
             // The hub-facing suites once per cluster backend; the cluster
             // suites (tests/node/cluster) start their own Redis and nodes,
             // so they run in the first pass only.
@@ -93,6 +95,33 @@ pub fn test() -> Result<()> {
         bail!("some steps did not pass");
     }
     Ok(())
+}
+
+/// `env` plus what the client suites need: `WASMHUB_PYTHON_CLIENTS` (the
+/// Python clients' interpreter) and `WASMHUB_CHROMIUM` (the browser), or
+/// `WASMHUB_CHROMIUM_SKIP`, why there is none (the browser tests skip).
+fn client_env(
+    report: &mut Report,
+    env: &[(&'static str, PathBuf)],
+) -> Vec<(&'static str, PathBuf)> {
+    let mut env = env.to_vec();
+    let python = pyclients::ensure();
+    if let Ok(python) = &python {
+        env.push(("WASMHUB_PYTHON_CLIENTS", python.clone()));
+    }
+    report.record("python clients", python.map(drop));
+    match browser::ensure() {
+        Chromium::Ready(path) => {
+            step(&format!("browser tests use {}", path.display()));
+            env.push(("WASMHUB_CHROMIUM", path));
+        }
+        Chromium::Missing(reason) => {
+            eprintln!("warning: browser tests will be skipped: {reason}");
+            report.skipped_because("browser tests", &reason);
+            env.push(("WASMHUB_CHROMIUM_SKIP", PathBuf::from(reason)));
+        }
+    }
+    env
 }
 
 /// `cargo build -p wasmhub`: the binary the end-to-end tests start.

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 use serde_json::Value;
-use wasmhub_guest::{Accepted, Context, Hub, HubError, Router, clients, groups, presence};
+use wasmhub_guest::{Accepted, Context, Hub, HubError, Router, clients, groups, presence, streams};
 
 /// The hub type; all behaviour is in the functions below.
 struct Chat;
@@ -31,6 +31,7 @@ impl Hub for Chat {
             .method("Online", online)
             .method("Ask", ask)
             .method("Poll", poll)
+            .stream("Countdown", countdown)
     }
 
     /// Every chat connection needs a user name: the JWT's, else `?name=`.
@@ -73,6 +74,16 @@ struct PollAnswer {
 /// The caller's user name (always set: `on_connected` insists on one).
 fn me(ctx: &Context) -> &str {
     ctx.user().unwrap_or_default()
+}
+
+/// `connection.stream("Countdown", 3)`: 3, 2, 1, one every 100 ms (the
+/// wait is not the hub's running time); stops when the caller cancels.
+fn countdown(_: &Context, (from,): (u32,)) -> Result<impl Iterator<Item = u32> + use<>, HubError> {
+    if from > 100 {
+        return Err(HubError::invalid_argument("count down from 100 at most"));
+    }
+    let tick = || streams::sleep(std::time::Duration::from_millis(100));
+    Ok((1..=from).rev().take_while(move |_| tick()))
 }
 
 fn join(ctx: &Context, (room,): (String,)) -> Result<(), HubError> {

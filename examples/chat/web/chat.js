@@ -1,5 +1,7 @@
 // Browser client for the wasmhub chat hub. Plain JS, no build step: uses the
-// global `signalR` from signalr.min.js served next to this file.
+// global `signalR` from signalr.min.js (and signalR.protocols.msgpack from
+// signalr-protocol-msgpack.min.js) served next to this file. `?protocol=messagepack`
+// selects the MessagePack hub protocol; `?name=` fills in the name.
 "use strict";
 
 (function () {
@@ -37,6 +39,8 @@
     pollResult: $("poll-result"),
   };
 
+  const params = new URLSearchParams(location.search);
+  const messagePack = params.get("protocol") === "messagepack";
   let connection = null;
   let me = null;
   let current = null; // current room
@@ -177,10 +181,11 @@
       if (!name) return;
       setStatus("connecting\u2026", "offline");
       ui.connect.disabled = true;
-      const conn = new signalR.HubConnectionBuilder()
+      const builder = new signalR.HubConnectionBuilder()
         .withUrl("/hubs/chat?name=" + encodeURIComponent(name))
-        .configureLogging(signalR.LogLevel.Warning)
-        .build();
+        .configureLogging(signalR.LogLevel.Warning);
+      if (messagePack) builder.withHubProtocol(new signalR.protocols.msgpack.MessagePackHubProtocol());
+      const conn = builder.build();
       conn.on("Message", onMessage);
       conn.on("Question", onQuestion);
       conn.onclose((error) => {
@@ -209,7 +214,7 @@
       connection = conn;
       me = name;
       setConnected(true);
-      setStatus("online as " + name, "online");
+      setStatus("online as " + name + (messagePack ? " (MessagePack)" : ""), "online");
       system("connected as " + name);
       ui.room.focus();
     }),
@@ -260,8 +265,15 @@
       const text = ui.text.value;
       if (!text.trim()) return;
       if (!current) throw new Error("join a room first");
-      await connection.invoke("Send", current, text);
+      // Cleared now, so that what is typed while the send is in flight stays;
+      // put back only if the send fails and nothing new was typed.
       ui.text.value = "";
+      try {
+        await connection.invoke("Send", current, text);
+      } catch (e) {
+        if (ui.text.value === "") ui.text.value = text;
+        throw e;
+      }
     }),
   );
 
@@ -356,7 +368,7 @@
 
   setConnected(false);
   renderRooms();
-  const fromQuery = new URLSearchParams(location.search).get("name");
+  const fromQuery = params.get("name");
   if (fromQuery) ui.name.value = fromQuery;
   ui.name.focus();
 })();

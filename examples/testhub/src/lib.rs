@@ -1,5 +1,5 @@
-//! The test hub: ASP.NET Core SignalR's functional-test `TestHub` (the
-//! WebSockets + JSON subset, PascalCase payloads), plus small methods that
+//! The test hub: ASP.NET Core SignalR's functional-test `TestHub` (with
+//! its streaming methods; PascalCase payloads), plus small methods that
 //! let the host's tests reach every import and misbehave on purpose.
 //!
 //! On connect, `?refuse=<reason>` refuses the client (`Unauthorized`) and
@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use wasmhub_guest::{Accepted, Context, Hub, HubError, Router, clients, groups, presence};
+use wasmhub_guest::{Accepted, Context, Hub, HubError, Router, clients, groups, presence, streams};
 
 /// The hub type; all behaviour is in the functions below.
 struct TestHub;
@@ -32,6 +32,11 @@ impl Hub for TestHub {
             .method("ClientResult", client_result)
             .method("ClientResultWithin", client_result_within)
             .method("LogMany", log_many)
+            .stream("Stream", stream)
+            .stream("InfiniteStream", infinite_stream)
+            .method("StreamingConcat", streaming_concat)
+            .stream("EmptyStream", empty_stream)
+            .stream("StreamThrowException", stream_throw_exception)
             // Misbehaving on purpose, for the host's isolation tests.
             .method("Panic", panic)
             .method("SpinForever", spin_forever)
@@ -116,6 +121,39 @@ fn get_caller_connection_id(ctx: &Context, (): ()) -> Result<String, HubError> {
 }
 
 fn throw_exception(_: &Context, (message,): (String,)) -> Result<(), HubError> {
+    Err(HubError::internal(format!(
+        "InvalidOperationException: {message}"
+    )))
+}
+
+/// `stream()`: "a", "b", "c", then the end.
+fn stream(_: &Context, (): ()) -> Result<[&'static str; 3], HubError> {
+    Ok(["a", "b", "c"])
+}
+
+/// `stream()` that never yields; when the caller cancels, it tells the
+/// caller with `StreamCanceled()` and ends.
+fn infinite_stream(_: &Context, (): ()) -> Result<std::iter::Empty<String>, HubError> {
+    while streams::sleep(std::time::Duration::from_millis(200)) {}
+    clients::caller().send("StreamCanceled", ())?;
+    Ok(std::iter::empty())
+}
+
+/// Concatenates the strings of the caller's one upload stream.
+fn streaming_concat(ctx: &Context, (): ()) -> Result<String, HubError> {
+    ctx.upload::<String>(0).collect()
+}
+
+/// `stream()` that ends at once.
+fn empty_stream(_: &Context, (): ()) -> Result<std::iter::Empty<i32>, HubError> {
+    Ok(std::iter::empty())
+}
+
+/// `stream()` that fails before its first item.
+fn stream_throw_exception(
+    _: &Context,
+    (message,): (String,),
+) -> Result<std::iter::Empty<String>, HubError> {
     Err(HubError::internal(format!(
         "InvalidOperationException: {message}"
     )))

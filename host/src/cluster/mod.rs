@@ -192,7 +192,7 @@ impl Cluster {
         let message = Encoded::invocation(method, args);
         let mut queued = 0;
         for (_, handle) in self.registry.resolve(selection) {
-            if handle.push(message.json_bytes().clone()) {
+            if handle.send_encoded(&message) {
                 queued += 1;
             }
         }
@@ -415,11 +415,13 @@ impl Cluster {
         token: &str,
         connection_id: &str,
         hub: &str,
+        stateful_reconnect: bool,
         ttl: Duration,
     ) -> bool {
+        let flag = if stateful_reconnect { " stateful" } else { "" };
         match self
             .backend
-            .share_negotiation(token, &format!("{connection_id} {hub}"), ttl)
+            .share_negotiation(token, &format!("{connection_id} {hub}{flag}"), ttl)
             .await
         {
             Ok(shared) => shared,
@@ -430,22 +432,24 @@ impl Cluster {
         }
     }
 
-    /// Takes a shared negotiation, made on any node, once: `Ok(Some((
-    /// connection id, hub)))`. `Ok(None)`: not shared (unknown, used, or
-    /// never shared, or one node alone). `Err`: the backplane is
-    /// unreachable.
+    /// Takes a shared negotiation, made on any node, once. `Ok(None)`:
+    /// not shared (unknown, used, or never shared, or one node alone).
+    /// `Err`: the backplane is unreachable.
     pub async fn claim_negotiation(
         &self,
         token: &str,
-    ) -> Result<Option<(String, String)>, ClusterError> {
+    ) -> Result<Option<SharedNegotiation>, ClusterError> {
         Ok(self
             .backend
             .claim_negotiation(token)
             .await?
             .and_then(|value| {
-                value
-                    .split_once(' ')
-                    .map(|(id, hub)| (id.to_owned(), hub.to_owned()))
+                let mut parts = value.split(' ');
+                Some(SharedNegotiation {
+                    connection_id: parts.next()?.to_owned(),
+                    hub: parts.next()?.to_owned(),
+                    stateful_reconnect: parts.next() == Some("stateful"),
+                })
             }))
     }
 
@@ -501,6 +505,15 @@ pub(crate) async fn change_local_group(
         backend.updated(&old, &new).await;
     }
     Ok(())
+}
+
+/// A negotiation shared through the backplane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedNegotiation {
+    pub connection_id: String,
+    /// Lowercase.
+    pub hub: String,
+    pub stateful_reconnect: bool,
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::connection::handle::{CloseReason, DISCONNECTED};
+use crate::protocol::handshake::HubProtocol;
 
 struct Client {
     handle: ConnectionHandle,
@@ -15,7 +16,18 @@ async fn connect(
     user: Option<&str>,
     attributes: &[(&str, &str)],
 ) -> Client {
-    let (handle, ends) = ConnectionHandle::new(1 << 20);
+    connect_speaking(cluster, HubProtocol::Json, hub, id, user, attributes).await
+}
+
+async fn connect_speaking(
+    cluster: &Cluster,
+    protocol: HubProtocol,
+    hub: &str,
+    id: &str,
+    user: Option<&str>,
+    attributes: &[(&str, &str)],
+) -> Client {
+    let (handle, ends) = ConnectionHandle::new(1 << 20, protocol);
     let mut attrs = Attributes::new();
     for (k, v) in attributes {
         attrs.entry(k.to_string()).or_default().push(v.to_string());
@@ -159,24 +171,27 @@ async fn groups_users_and_presence_follow_changes() {
 }
 
 #[tokio::test]
-async fn a_fan_out_shares_one_serialization() {
+async fn a_fan_out_serializes_once_per_protocol() {
     let cluster = Cluster::in_memory("n1");
     let mut a = connect(&cluster, "chat", "a", None, &[]).await;
     let mut b = connect(&cluster, "chat", "b", None, &[]).await;
+    let mut c = connect_speaking(&cluster, HubProtocol::MessagePack, "chat", "c", None, &[]).await;
+    let mut d = connect_speaking(&cluster, HubProtocol::MessagePack, "chat", "d", None, &[]).await;
     let all = Selection::all("chat");
     let sent = cluster.send(&all, "Message", "[\"hi\"]").await.unwrap();
-    assert_eq!(sent, 2);
-    let fa = a.ends.outbound.recv().await.unwrap();
-    let fb = b.ends.outbound.recv().await.unwrap();
+    assert_eq!(sent, 4);
+    let fa = a.ends.outbound.recv().await.unwrap().bytes;
+    let fb = b.ends.outbound.recv().await.unwrap().bytes;
+    let fc = c.ends.outbound.recv().await.unwrap().bytes;
+    let fd = d.ends.outbound.recv().await.unwrap().bytes;
     assert_eq!(
         &fa[..],
         b"{\"type\":1,\"target\":\"Message\",\"arguments\":[\"hi\"]}\x1e"
     );
-    assert_eq!(
-        fa.as_ptr(),
-        fb.as_ptr(),
-        "same bytes, not a copy per connection"
-    );
+    // [1, {}, nil, "Message", ["hi"], []] with its length prefix.
+    assert_eq!(&fc[..], b"\x11\x96\x01\x80\xc0\xa7Message\x91\xa2hi\x90");
+    assert_eq!(fa.as_ptr(), fb.as_ptr(), "one JSON encoding, shared");
+    assert_eq!(fc.as_ptr(), fd.as_ptr(), "one MessagePack encoding, shared");
 }
 
 /// Answers every invocation a client gets with `answer(target, id)`.
@@ -188,6 +203,7 @@ fn answer_with(
     tokio::spawn(async move {
         let mut calls = 0;
         while let Some(frame) = ends.outbound.recv().await {
+            let frame = frame.bytes;
             let text = std::str::from_utf8(&frame[..frame.len() - 1])
                 .unwrap()
                 .to_owned();

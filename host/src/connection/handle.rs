@@ -10,30 +10,60 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::protocol::json;
+use crate::protocol::handshake::HubProtocol;
+use crate::protocol::message::{Outcome, ServerMessage};
 
-/// A server message serialized once and shared by every recipient.
-/// (One protocol today; MessagePack adds a second, lazily made, encoding.)
-#[derive(Debug, Clone)]
+/// A server message shared by many recipients, encoded at most once per
+/// protocol in use among them, when the first recipient of that protocol
+/// takes it.
+#[derive(Debug)]
 pub struct Encoded {
-    json: Bytes,
+    message: ServerMessage,
+    json: OnceLock<Bytes>,
+    messagepack: OnceLock<Bytes>,
 }
 
 impl Encoded {
     /// A non-blocking invocation of `target` with a JSON array of args.
     pub fn invocation(target: &str, arguments: &str) -> Self {
+        Self::new(ServerMessage::Invocation {
+            invocation_id: None,
+            target: target.to_owned(),
+            arguments: arguments.to_owned(),
+        })
+    }
+
+    /// Any message, not yet encoded.
+    pub fn new(message: ServerMessage) -> Self {
         Self {
-            json: json::invocation(None, target, arguments).into(),
+            message,
+            json: OnceLock::new(),
+            messagepack: OnceLock::new(),
         }
     }
 
-    /// The bytes for a JSON connection.
-    pub fn json_bytes(&self) -> &Bytes {
-        &self.json
+    /// The record in `protocol`, encoded on first use.
+    pub fn bytes(&self, protocol: HubProtocol) -> &Bytes {
+        let slot = match protocol {
+            HubProtocol::Json => &self.json,
+            HubProtocol::MessagePack => &self.messagepack,
+        };
+        slot.get_or_init(|| protocol.encode(&self.message).into())
     }
+}
+
+/// One frame waiting in a connection's outbound queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub bytes: Bytes,
+    /// Counts for stateful reconnect (Invocation, StreamItem, Completion):
+    /// kept until the client acknowledges it, replayed after a reconnect.
+    pub trackable: bool,
 }
 
 /// Why a connection is being closed by the server side.
@@ -50,9 +80,15 @@ pub struct ConnectionHandle {
 }
 
 struct Inner {
-    tx: mpsc::UnboundedSender<Bytes>,
+    /// The protocol the client chose at its handshake.
+    protocol: HubProtocol,
+    tx: mpsc::UnboundedSender<Frame>,
     queued_bytes: AtomicUsize,
     budget: usize,
+    /// Wakes streams waiting for the client to drain its queue.
+    drained: tokio::sync::Notify,
+    /// How many wait on `drained` (the writer notifies only then).
+    waiting_for_room: AtomicUsize,
     close: watch::Sender<Option<CloseReason>>,
     next_invocation: AtomicU64,
     /// `None` once the client is gone: later calls fail at once.
@@ -65,7 +101,7 @@ type PendingResults = HashMap<String, oneshot::Sender<Result<String, String>>>;
 /// The connection task's ends of a [`ConnectionHandle`].
 pub struct ConnectionEnds {
     /// Frames to write, in order.
-    pub outbound: mpsc::UnboundedReceiver<Bytes>,
+    pub outbound: mpsc::UnboundedReceiver<Frame>,
     /// Becomes `Some` when the server decides to close the connection.
     pub close: watch::Receiver<Option<CloseReason>>,
 }
@@ -74,15 +110,19 @@ pub struct ConnectionEnds {
 pub const DISCONNECTED: &str = "the client disconnected before answering";
 
 impl ConnectionHandle {
-    /// A handle whose queue may hold `budget` bytes not yet written.
-    pub fn new(budget: usize) -> (Self, ConnectionEnds) {
+    /// A handle for a client speaking `protocol`, whose queue may hold
+    /// `budget` bytes not yet written.
+    pub fn new(budget: usize, protocol: HubProtocol) -> (Self, ConnectionEnds) {
         let (tx, outbound) = mpsc::unbounded_channel();
         let (close, close_rx) = watch::channel(None);
         let handle = Self {
             inner: Arc::new(Inner {
+                protocol,
                 tx,
                 queued_bytes: AtomicUsize::new(0),
                 budget,
+                drained: tokio::sync::Notify::new(),
+                waiting_for_room: AtomicUsize::new(0),
                 close,
                 next_invocation: AtomicU64::new(0),
                 pending: Mutex::new(Some(HashMap::new())),
@@ -97,10 +137,48 @@ impl ConnectionHandle {
         )
     }
 
+    /// The protocol the client speaks.
+    pub fn protocol(&self) -> HubProtocol {
+        self.inner.protocol
+    }
+
+    /// Encodes and queues a message for this client alone.
+    pub fn send(&self, message: &ServerMessage) -> bool {
+        self.queue(Frame {
+            bytes: self.inner.protocol.encode(message).into(),
+            trackable: message.is_trackable(),
+        })
+    }
+
+    /// Queues a message shared with other recipients.
+    pub fn send_encoded(&self, message: &Encoded) -> bool {
+        self.queue(Frame {
+            bytes: message.bytes(self.inner.protocol).clone(),
+            trackable: message.message.is_trackable(),
+        })
+    }
+
+    /// A Completion for one of the client's invocations.
+    pub fn complete_invocation(&self, invocation_id: String, outcome: Outcome) -> bool {
+        self.send(&ServerMessage::Completion {
+            invocation_id,
+            outcome,
+        })
+    }
+
+    /// Queues bytes already encoded in the client's protocol that are not
+    /// a hub message (the handshake answer).
+    pub fn push(&self, bytes: Bytes) -> bool {
+        self.queue(Frame {
+            bytes,
+            trackable: false,
+        })
+    }
+
     /// Queues a frame. Returns false when the connection is closing or
     /// its client is too slow (then it is told to close).
-    pub fn push(&self, frame: Bytes) -> bool {
-        let len = frame.len();
+    fn queue(&self, frame: Frame) -> bool {
+        let len = frame.bytes.len();
         let before = self.inner.queued_bytes.fetch_add(len, Ordering::AcqRel);
         if before + len > self.inner.budget {
             self.inner.queued_bytes.fetch_sub(len, Ordering::AcqRel);
@@ -123,6 +201,34 @@ impl ConnectionHandle {
     /// The writer calls this after a frame went out.
     pub fn written(&self, len: usize) {
         self.inner.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+        if self.inner.waiting_for_room.load(Ordering::Acquire) > 0 {
+            self.inner.drained.notify_waiters();
+        }
+    }
+
+    /// Waits until at most half the outbound budget is queued: how a
+    /// stream keeps pace with its client instead of overrunning it.
+    pub async fn room(&self) {
+        /// Counts this waiter while it waits, even if its future is dropped.
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        self.inner.waiting_for_room.fetch_add(1, Ordering::AcqRel);
+        let _waiting = Waiting(&self.inner.waiting_for_room);
+        loop {
+            let drained = self.inner.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if self.inner.queued_bytes.load(Ordering::Acquire) <= self.inner.budget / 2
+                || self.is_closing()
+            {
+                break;
+            }
+            drained.await;
+        }
     }
 
     /// Asks the connection task to close (first reason wins).
@@ -189,7 +295,12 @@ impl ConnectionHandle {
                 None => return Err(DISCONNECTED.to_owned()),
             };
         }
-        if !self.push(json::invocation(Some(&id), target, arguments).into()) {
+        let invocation = ServerMessage::Invocation {
+            invocation_id: Some(id.clone()),
+            target: target.to_owned(),
+            arguments: arguments.to_owned(),
+        };
+        if !self.send(&invocation) {
             self.forget(&id);
             return Err(DISCONNECTED.to_owned());
         }
@@ -241,14 +352,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_closes_instead_of_growing() {
-        let (handle, mut ends) = ConnectionHandle::new(10);
+        let (handle, mut ends) = ConnectionHandle::new(10, HubProtocol::Json);
         assert!(handle.push(Bytes::from_static(b"12345")));
         assert!(handle.push(Bytes::from_static(b"12345")));
         assert!(!handle.push(Bytes::from_static(b"1")));
         let reason = ends.close.borrow_and_update().clone().unwrap();
         assert!(reason.error.unwrap().contains("too slow"));
         assert_eq!(
-            ends.outbound.recv().await.unwrap(),
+            ends.outbound.recv().await.unwrap().bytes,
             Bytes::from_static(b"12345")
         );
         handle.written(5);
@@ -257,13 +368,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_completion_answers_the_pending_call() {
-        let (handle, mut ends) = ConnectionHandle::new(1 << 20);
+        let (handle, mut ends) = ConnectionHandle::new(1 << 20, HubProtocol::Json);
         let h = handle.clone();
         let call =
             tokio::spawn(async move { h.invoke("Result", "[]", Duration::from_secs(5)).await });
         let frame = ends.outbound.recv().await.unwrap();
+        assert!(frame.trackable);
         assert_eq!(
-            &frame[..],
+            &frame.bytes[..],
             b"{\"type\":1,\"invocationId\":\"0\",\"target\":\"Result\",\"arguments\":[]}\x1e"
         );
         assert!(handle.complete("0", Ok("10".into())));
@@ -273,7 +385,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_disconnect_fails_pending_calls_at_once() {
-        let (handle, _ends) = ConnectionHandle::new(1 << 20);
+        let (handle, _ends) = ConnectionHandle::new(1 << 20, HubProtocol::Json);
         let h = handle.clone();
         let call =
             tokio::spawn(async move { h.invoke("Result", "[]", Duration::from_secs(60)).await });
@@ -299,7 +411,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_silent_client_times_out() {
-        let (handle, _ends) = ConnectionHandle::new(1 << 20);
+        let (handle, _ends) = ConnectionHandle::new(1 << 20, HubProtocol::Json);
         let err = handle
             .invoke("Result", "[]", Duration::from_millis(20))
             .await

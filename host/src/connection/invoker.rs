@@ -16,8 +16,8 @@ use tokio::sync::mpsc;
 
 use super::ConnectionHandle;
 use crate::cluster::Cluster;
-use crate::protocol::json;
-use crate::runtime::{CallError, ConnectionContext, Runtime};
+use crate::protocol::message::Outcome;
+use crate::runtime::{CallError, CallStreams, ConnectionContext, Runtime};
 
 /// One invocation waiting to run.
 pub struct Invocation {
@@ -117,11 +117,11 @@ pub async fn run(
             }
             continue;
         };
-        let frame = match outcome {
-            Ok(result) => json::completion_result(&id, &result),
-            Err(error) => json::completion_error(&id, &error.completion_text(&invocation.target)),
+        let outcome = match outcome {
+            Ok(result) => Outcome::Result(result),
+            Err(error) => Outcome::Error(error.completion_text(&invocation.target)),
         };
-        handle.push(frame.into());
+        handle.complete_invocation(id, outcome);
     }
 }
 
@@ -139,6 +139,7 @@ async fn invoke(
         )));
     };
     let user = cluster.user_of(&context.id).await;
-    hub.invoke(context, user, &invocation.target, &invocation.arguments)
+    let call = (invocation.target.as_str(), invocation.arguments.as_str());
+    hub.invoke(context, user, call, CallStreams::default())
         .await
 }

@@ -17,29 +17,36 @@
 //! The [`writer`] owns the sending half and the keep-alive. Anything the
 //! client sends that breaks the protocol closes only this connection,
 //! with a Close message that says what was wrong.
+//!
+//! The task is generic over the [`transport`] that carries it and speaks
+//! the hub protocol the client chose (JSON or MessagePack) through
+//! protocol-neutral messages.
 
 pub mod handle;
 mod invoker;
+mod reader;
+mod replay;
+mod streaming;
+pub mod transport;
 mod writer;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use bytes::Bytes;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout};
 
 pub use handle::{CloseReason, ConnectionEnds, ConnectionHandle, Encoded};
+pub use transport::{Inbound, Outbound, TransportClosed, TransportKind};
 
 use crate::cluster::{Attributes, Cluster, ConnectionRecord};
 use crate::config::Config;
-use crate::protocol::framing::RecordBuffer;
-use crate::protocol::json::{self, ClientMessage};
-use crate::protocol::{ProtocolError, handshake};
+use crate::protocol::ProtocolError;
+use crate::protocol::framing::{HandshakeBuffer, RecordReader};
+use crate::protocol::handshake::{self, HubProtocol};
 use crate::runtime::{ConnectionContext, Runtime};
 
 /// What the transport learned about a connection before it upgraded.
@@ -52,14 +59,6 @@ pub struct ConnectionSetup {
     /// connection is closed then (ASP.NET's CloseOnAuthenticationExpiration).
     pub expires: Option<std::time::SystemTime>,
 }
-
-/// How long a closing connection waits for the client's close frame.
-const DRAIN: Duration = Duration::from_secs(2);
-
-/// Upload streams a client may have announced and not completed; the
-/// host refuses them, and only remembers their ids so that a stream's
-/// Completion is never taken for the answer to a client-result call.
-const MAX_OPEN_STREAMS: usize = 128;
 
 /// Shared services every connection uses.
 #[derive(Clone)]
@@ -87,63 +86,130 @@ impl Drop for Open {
     }
 }
 
-type Sink = SplitSink<WebSocket, Message>;
-type Stream = SplitStream<WebSocket>;
-
-fn frame_bytes(message: Message) -> Option<Vec<u8>> {
-    match message {
-        Message::Text(text) => Some(text.as_bytes().to_vec()),
-        Message::Binary(bytes) => Some(bytes.to_vec()),
-        _ => None,
-    }
+/// A connection's transport: what carries it and its two halves.
+pub struct Carrier<I, O> {
+    pub kind: TransportKind,
+    pub inbound: I,
+    pub outbound: O,
+    /// On a connection that negotiated stateful reconnect: the sockets the
+    /// client reconnects on, after a drop, with the same token.
+    pub reconnects: Option<mpsc::Receiver<(I, O)>>,
 }
 
-/// Serves a connection on an upgraded WebSocket until it ends.
-pub async fn serve(socket: WebSocket, setup: ConnectionSetup, services: Services) {
+/// What the read loop needs to take a reconnected socket.
+struct Reconnects<I, O> {
+    sockets: mpsc::Receiver<(I, O)>,
+    /// The new socket's writing half goes to the writer.
+    to_writer: mpsc::Sender<O>,
+    disconnect_timeout: Duration,
+}
+
+/// Serves a connection on its transport until it ends.
+pub async fn serve<I: Inbound, O: Outbound>(
+    carrier: Carrier<I, O>,
+    setup: ConnectionSetup,
+    services: Services,
+) {
     let _open = Open::new(&services.open_connections);
     let config = services.config.clone();
-    let (mut sink, mut stream) = socket.split();
-    let mut buffer = RecordBuffer::new(config.max_message_size);
-    let Some(early_records) = handshake(&mut sink, &mut stream, &mut buffer, &setup, &config).await
+    let Carrier {
+        kind,
+        mut inbound,
+        mut outbound,
+        reconnects,
+    } = carrier;
+    let Some((request, rest)) = handshake(kind, &mut inbound, &mut outbound, &setup, &config).await
     else {
         return;
     };
+    let protocol = request.protocol;
+    let mut reader = protocol.reader(config.max_message_size);
+    let early_records = reader.push(&rest);
     let expires = setup.expires;
-    let Some(live) = accept(sink, setup, &services).await else {
-        drain(&mut stream).await;
+    // Acks and Sequence messages only for clients that asked at negotiate
+    // and speak version 2 (pysignalr, for one, crashes on them).
+    let stateful = reconnects
+        .filter(|_| request.version >= 2)
+        .map(|sockets| stateful_links(sockets, &config));
+    let (read_side, write_side) = match stateful {
+        Some((read_side, write_side)) => (Some(read_side), Some(write_side)),
+        None => (None, None),
+    };
+    let Some(live) = accept(kind, protocol, outbound, write_side, setup, &services).await else {
+        inbound.drain().await;
         return;
     };
-    let end = read_loop(&live, &services, stream, buffer, early_records, expires).await;
+    let end = read_loop(
+        &live,
+        &services,
+        Reading {
+            inbound,
+            records: reader,
+            early_records,
+            expires,
+            stateful: read_side,
+        },
+    )
+    .await;
     goodbye(live, end, &services).await;
 }
 
+/// The reader's and the writer's ends of stateful reconnect.
+type StatefulLinks<I, O> = ((Reconnects<I, O>, reader::Sequencing), writer::Stateful<O>);
+
+fn stateful_links<I, O>(sockets: mpsc::Receiver<(I, O)>, config: &Config) -> StatefulLinks<I, O> {
+    let (acked, acked_rx) = watch::channel(0);
+    let (processed, processed_rx) = watch::channel(0);
+    let (to_writer, resumed) = mpsc::channel(4);
+    let reconnects = Reconnects {
+        sockets,
+        to_writer,
+        disconnect_timeout: config.disconnect_timeout,
+    };
+    let sequencing = reader::Sequencing {
+        sequence: replay::InboundSequence::default(),
+        awaiting_sequence: false,
+        acked,
+        processed,
+    };
+    let writer_side = writer::Stateful {
+        buffer_limit: config.stateful_reconnect_buffer,
+        acked: acked_rx,
+        processed: processed_rx,
+        resumed,
+        disconnect_timeout: config.disconnect_timeout,
+    };
+    ((reconnects, sequencing), writer_side)
+}
+
 /// Phase 1: reads the handshake request, within the handshake timeout.
-/// Returns the records that came after it in the same frames; `None`
-/// when the connection ends here (a refusal was answered).
-async fn handshake(
-    sink: &mut Sink,
-    stream: &mut Stream,
-    buffer: &mut RecordBuffer,
+/// Returns the request (protocol and version) and the bytes that came
+/// after it (already in that protocol's framing); `None` when the
+/// connection ends here (a refusal was answered).
+async fn handshake<I: Inbound, O: Outbound>(
+    kind: TransportKind,
+    inbound: &mut I,
+    outbound: &mut O,
     setup: &ConnectionSetup,
     config: &Config,
-) -> Option<Vec<Vec<u8>>> {
+) -> Option<(handshake::Handshake, Vec<u8>)> {
     let canceled = || Some("Handshake was canceled.".to_owned());
+    let mut buffer = HandshakeBuffer::new(config.max_message_size);
     let read = timeout(config.handshake_timeout, async {
         loop {
-            let Some(Ok(message)) = stream.next().await else {
+            let Some(bytes) = inbound.next().await else {
                 return Err(None);
             };
-            let Some(bytes) = frame_bytes(message) else {
-                continue;
-            };
             match buffer.push(&bytes) {
-                Ok(mut records) if !records.is_empty() => {
-                    let first = records.remove(0);
-                    return handshake::parse_request(&first)
-                        .map(|_| records)
-                        .map_err(Some);
+                Ok(Some((record, rest))) => {
+                    let request = handshake::parse_request(&record).map_err(Some)?;
+                    let format = request.protocol.transfer_format();
+                    if !kind.carries(format) {
+                        return Err(Some(handshake::transport_refusal(request.protocol)));
+                    }
+                    return Ok((request, rest));
                 }
-                Ok(_) => continue,
+                Ok(None) => continue,
                 Err(_) => return Err(canceled()),
             }
         }
@@ -151,17 +217,21 @@ async fn handshake(
     .await
     .unwrap_or_else(|_| Err(canceled()));
     match read {
-        Ok(records) => Some(records),
+        Ok(chosen) => Some(chosen),
         Err(None) => None,
         Err(Some(error)) => {
             tracing::debug!(connection = %setup.context.id, %error, "handshake refused");
-            let response = String::from_utf8(handshake::error_response(&error)).unwrap_or_default();
+            let response = Bytes::from(handshake::error_response(&error));
             let _ = timeout(config.write_timeout, async {
-                let _ = sink.send(Message::Text(response.into())).await;
-                let _ = sink.close().await;
+                // The answer to a refused handshake is JSON text whatever
+                // the protocol asked for.
+                let _ = outbound
+                    .send(response, crate::protocol::handshake::TransferFormat::Text)
+                    .await;
+                outbound.close().await;
             })
             .await;
-            drain(stream).await;
+            inbound.drain().await;
             None
         }
     }
@@ -169,6 +239,7 @@ async fn handshake(
 
 /// A registered, accepted connection and its tasks.
 struct Live {
+    kind: TransportKind,
     context: Arc<ConnectionContext>,
     handle: ConnectionHandle,
     writer: JoinHandle<()>,
@@ -181,10 +252,17 @@ struct Live {
 /// every node already sees the connection, with the user its hub gave
 /// it. What the hub sends meanwhile is queued behind the answer. `None`
 /// when the hub refused (the client got a Close saying why).
-async fn accept(sink: Sink, setup: ConnectionSetup, services: &Services) -> Option<Live> {
+async fn accept<O: Outbound>(
+    kind: TransportKind,
+    protocol: HubProtocol,
+    outbound: O,
+    stateful: Option<writer::Stateful<O>>,
+    setup: ConnectionSetup,
+    services: &Services,
+) -> Option<Live> {
     let config = &services.config;
     let context = Arc::new(setup.context);
-    let (handle, ends) = ConnectionHandle::new(config.outbound_buffer);
+    let (handle, ends) = ConnectionHandle::new(config.outbound_buffer, protocol);
     handle.push(handshake::success_response().into());
     let record = ConnectionRecord {
         id: context.id.clone(),
@@ -198,13 +276,17 @@ async fn accept(sink: Sink, setup: ConnectionSetup, services: &Services) -> Opti
     let unregister = Unregister::new(services.cluster.clone(), &context.id);
     let accepted = on_connected(services, &context).await;
     let writer = tokio::spawn(writer::run(
-        sink,
+        outbound,
         handle.clone(),
         ends,
-        config.keep_alive,
-        config.write_timeout,
+        writer::WriterSettings {
+            keep_alive: (!kind.has_inherent_keep_alive()).then_some(config.keep_alive),
+            write_timeout: config.write_timeout,
+            stateful,
+        },
     ));
     let live = Live {
+        kind,
         context,
         handle,
         writer,
@@ -248,7 +330,7 @@ async fn on_connected(services: &Services, context: &Arc<ConnectionContext>) -> 
 }
 
 /// Why the read loop ended.
-enum End {
+pub(crate) enum End {
     /// The client sent a Close message (with its error, if any).
     ClientClosed(Option<String>),
     /// The socket ended or failed without a Close message.
@@ -262,16 +344,38 @@ enum End {
     Protocol(ProtocolError),
 }
 
+/// A connection's calls still running when its reader ends: the invoker
+/// task and the streaming calls.
+type Calls = (JoinHandle<()>, streaming::Streaming);
+
+/// What the read loop reads from.
+struct Reading<I, O> {
+    inbound: I,
+    records: RecordReader,
+    /// Records (or a framing error) that came with the handshake.
+    early_records: Result<Vec<Vec<u8>>, ProtocolError>,
+    expires: Option<std::time::SystemTime>,
+    stateful: Option<(Reconnects<I, O>, reader::Sequencing)>,
+}
+
 /// Phase 3: reads and dispatches records until the connection ends.
-async fn read_loop(
+async fn read_loop<I: Inbound, O: Outbound>(
     live: &Live,
     services: &Services,
-    mut stream: Stream,
-    mut buffer: RecordBuffer,
-    early_records: Vec<Vec<u8>>,
-    expires: Option<std::time::SystemTime>,
-) -> (End, Stream, JoinHandle<()>) {
+    reading: Reading<I, O>,
+) -> (End, I, Calls) {
     let config = &services.config;
+    let Reading {
+        mut inbound,
+        mut records,
+        early_records,
+        expires,
+        stateful,
+    } = reading;
+    let (mut reconnects, sequencing) = match stateful {
+        Some((reconnects, sequencing)) => (Some(reconnects), Some(sequencing)),
+        None => (None, None),
+    };
     let (queue, invocations) =
         invoker::Queue::new(config.max_message_size * invoker::QUEUED_RECORDS);
     let invoker = tokio::spawn(invoker::run(
@@ -282,12 +386,16 @@ async fn read_loop(
         live.handle.clone(),
     ));
     let mut close = live.handle.subscribe_close();
-    let mut reader = Reader {
-        id: &live.context.id,
-        handle: &live.handle,
-        queue,
-        streams: HashSet::new(),
-    };
+    let streaming = streaming::Streaming::new(streaming::Shared {
+        runtime: services.runtime.clone(),
+        cluster: services.cluster.clone(),
+        context: live.context.clone(),
+        handle: live.handle.clone(),
+        upload_wait: config.write_timeout,
+    });
+    let mut reader =
+        reader::Reader::new(&live.context.id, &live.handle, queue, streaming, sequencing);
+    let far = || Instant::now() + Duration::from_secs(86_400 * 365);
     // The token's expiry as a deadline; far away when there is none.
     let expires_at = expires
         .map(|at| {
@@ -296,31 +404,50 @@ async fn read_loop(
                 .unwrap_or_default();
             Instant::now() + left
         })
-        .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+        .unwrap_or_else(far);
+    // Long-polling clients send nothing when they have nothing to say;
+    // their transport ends them after the disconnect timeout instead.
+    let client_timeout = (!live.kind.has_inherent_keep_alive()).then_some(config.client_timeout);
+    let silence = || client_timeout.map_or_else(far, |t| Instant::now() + t);
     let mut outcome = match close.borrow().is_some() {
         true => Err(End::ClosedByServer),
         false => Ok(()),
     };
-    for record in early_records {
-        if outcome.is_err() {
-            break;
+    match early_records {
+        Ok(early) => {
+            for record in early {
+                if outcome.is_err() {
+                    break;
+                }
+                outcome = reader.record(&record).await;
+            }
         }
-        outcome = reader.record(&record);
+        Err(error) => outcome = outcome.and(Err(End::Protocol(error))),
     }
-    let mut silent_until = Instant::now() + config.client_timeout;
+    let mut silent_until = silence();
     while outcome.is_ok() {
         tokio::select! {
-            message = stream.next() => {
-                let Some(Ok(message)) = message else {
-                    outcome = Err(End::Dropped);
-                    break;
+            bytes = inbound.next() => {
+                let Some(bytes) = bytes else {
+                    // With stateful reconnect the client comes back on a
+                    // new socket within the disconnect timeout.
+                    let Some(reconnects) = reconnects.as_mut() else {
+                        outcome = Err(End::Dropped);
+                        break;
+                    };
+                    let Some(socket) = reconnected(reconnects, &mut close).await else {
+                        outcome = Err(End::Dropped);
+                        break;
+                    };
+                    inbound = switch(socket, reconnects, &mut reader, &mut records, (live, config.max_message_size)).await;
+                    silent_until = silence();
+                    continue;
                 };
-                silent_until = Instant::now() + config.client_timeout;
-                let Some(bytes) = frame_bytes(message) else { continue };
-                match buffer.push(&bytes) {
+                silent_until = silence();
+                match records.push(&bytes) {
                     Ok(records) => {
                         for record in records {
-                            outcome = reader.record(&record);
+                            outcome = reader.record(&record).await;
                             if outcome.is_err() {
                                 break;
                             }
@@ -329,31 +456,73 @@ async fn read_loop(
                     Err(error) => outcome = Err(End::Protocol(error)),
                 }
             }
+            Some(socket) = next_socket(&mut reconnects) => {
+                // A new socket while the old one still looks alive: the
+                // client knows better (the old one is half-open).
+                if let Some(reconnects) = reconnects.as_mut() {
+                    inbound = switch(socket, reconnects, &mut reader, &mut records, (live, config.max_message_size)).await;
+                    silent_until = silence();
+                }
+            }
             _ = close.changed() => outcome = Err(End::ClosedByServer),
             _ = sleep_until(silent_until) => outcome = Err(End::TimedOut),
             _ = sleep_until(expires_at), if expires.is_some() => outcome = Err(End::TokenExpired),
         }
     }
-    // Dropping the reader closes the invocation queue: the invoker ends
-    // after the call it runs now.
-    drop(reader);
+    // Ending the reader closes the invocation queue (the invoker ends
+    // after the call it runs now) and cancels its streaming calls.
+    let streaming = reader.finish();
     let end = match outcome {
         Err(end) => end,
         Ok(()) => End::ClosedByServer,
     };
-    (end, stream, invoker)
+    (end, inbound, (invoker, streaming))
+}
+
+async fn next_socket<I, O>(reconnects: &mut Option<Reconnects<I, O>>) -> Option<(I, O)> {
+    reconnects.as_mut()?.sockets.recv().await
+}
+
+/// Waits for the client to reconnect, up to the disconnect timeout.
+async fn reconnected<I, O>(
+    reconnects: &mut Reconnects<I, O>,
+    close: &mut tokio::sync::watch::Receiver<Option<CloseReason>>,
+) -> Option<(I, O)> {
+    tokio::select! {
+        socket = reconnects.sockets.recv() => socket,
+        _ = close.wait_for(Option::is_some) => None,
+        _ = tokio::time::sleep(reconnects.disconnect_timeout) => None,
+    }
+}
+
+/// Moves the connection onto a socket the client reconnected on: the
+/// writer gets its writing half, the reader starts afresh (a record cut
+/// by the drop is gone) and waits for the client's Sequence.
+async fn switch<I, O>(
+    (inbound, outbound): (I, O),
+    reconnects: &mut Reconnects<I, O>,
+    reader: &mut reader::Reader<'_>,
+    records: &mut RecordReader,
+    (live, max_message_size): (&Live, usize),
+) -> I {
+    tracing::debug!(connection = %live.context.id, "the client reconnected (stateful reconnect)");
+    let _ = reconnects.to_writer.send(outbound).await;
+    *records = live.handle.protocol().reader(max_message_size);
+    reader.reconnected();
+    inbound
 }
 
 /// Phase 4: the connection is over. Every step is bounded, and the
 /// registration is removed before the writer is waited for, so a client
 /// that stopped reading leaves presence as soon as its reader ends.
-async fn goodbye(
+async fn goodbye<I: Inbound>(
     live: Live,
-    (end, mut stream, invoker): (End, Stream, JoinHandle<()>),
+    (end, mut inbound, (invoker, streaming)): (End, I, Calls),
     services: &Services,
 ) {
     let config = &services.config;
     let Live {
+        kind: _,
         context,
         handle,
         writer,
@@ -396,6 +565,7 @@ async fn goodbye(
     handle.disconnected();
     let call_bound = config.hub_deadline + config.invoke_timeout + Duration::from_secs(1);
     finish_task(invoker, call_bound, "invoker").await;
+    streaming.finish(call_bound).await;
     if let Some(hub) = services.runtime.hub(&context.hub) {
         let record = services.cluster.record(&context.id).await;
         let view = Runtime::connection_view(&context, record.as_ref());
@@ -411,7 +581,7 @@ async fn goodbye(
     }
     unregister.now().await;
     finish_writer(writer, config.write_timeout).await;
-    drain(&mut stream).await;
+    inbound.drain().await;
     tracing::debug!(connection = %context.id, ?error, "disconnected");
 }
 
@@ -425,113 +595,6 @@ async fn finish_task(mut task: JoinHandle<()>, bound: Duration, what: &str) {
     if timeout(bound, &mut task).await.is_err() {
         tracing::debug!(what, "a connection task overran its bound and was aborted");
         task.abort();
-    }
-}
-
-/// Reads (and drops) what the client still sends until its close frame,
-/// for a bounded time: closing a socket with unread input resets it, and
-/// the client would lose the Close message that says why.
-async fn drain(stream: &mut Stream) {
-    let _ = timeout(DRAIN, async {
-        while let Some(Ok(_)) = stream.next().await {}
-    })
-    .await;
-}
-
-struct Reader<'a> {
-    id: &'a str,
-    handle: &'a ConnectionHandle,
-    queue: invoker::Queue,
-    /// Upload streams the client announced and has not completed.
-    streams: HashSet<String>,
-}
-
-impl Reader<'_> {
-    /// Handles one record without waiting: the reader must keep reading.
-    fn record(&mut self, record: &[u8]) -> Result<(), End> {
-        match json::parse(record).map_err(End::Protocol)? {
-            ClientMessage::Invocation {
-                invocation_id,
-                target,
-                arguments,
-                stream_ids,
-            } => {
-                if !stream_ids.is_empty() {
-                    if self.streams.len() + stream_ids.len() <= MAX_OPEN_STREAMS {
-                        self.streams.extend(stream_ids);
-                    }
-                    if let Some(id) = invocation_id {
-                        let error = format!(
-                            "An unexpected error occurred invoking '{target}' on the server. HubException: Client-to-server streams are not supported yet."
-                        );
-                        self.handle.push(json::completion_error(&id, &error).into());
-                    }
-                    return Ok(());
-                }
-                let invocation = invoker::Invocation {
-                    invocation_id,
-                    target,
-                    arguments,
-                };
-                match self.queue.offer(invocation) {
-                    Ok(()) => Ok(()),
-                    Err(invoker::Refused::Busy(refused)) => {
-                        self.refuse_busy(refused);
-                        Ok(())
-                    }
-                    Err(invoker::Refused::Closed) => Err(End::ClosedByServer),
-                }
-            }
-            ClientMessage::StreamInvocation {
-                invocation_id,
-                target,
-            } => {
-                let error = format!(
-                    "The client attempted to invoke the non-streaming '{target}' method with a streaming invocation."
-                );
-                self.handle
-                    .push(json::completion_error(&invocation_id, &error).into());
-                Ok(())
-            }
-            ClientMessage::Completion {
-                invocation_id,
-                result,
-            } => {
-                // The end of an upload stream, not a client result: the
-                // ids are the client's, and may equal one of ours.
-                if !self.streams.remove(&invocation_id) {
-                    self.handle.complete(&invocation_id, result);
-                }
-                Ok(())
-            }
-            ClientMessage::Close { error } => Err(End::ClientClosed(error)),
-            ClientMessage::Unknown(kind) => {
-                tracing::debug!(connection = %self.id, kind, "ignored a message of unknown type");
-                Ok(())
-            }
-            ClientMessage::Ping
-            | ClientMessage::Ack
-            | ClientMessage::StreamItem { .. }
-            | ClientMessage::CancelInvocation { .. } => Ok(()),
-        }
-    }
-
-    /// An invocation beyond the queue's bound: refused at once, so the
-    /// client learns it and the reader goes on reading.
-    fn refuse_busy(&self, refused: invoker::Invocation) {
-        let why = format!(
-            "An unexpected error occurred invoking '{}' on the server. Busy: this connection's invocations waiting to run already hold {}.",
-            refused.target,
-            crate::config::format_bytes(self.queue.budget())
-        );
-        match refused.invocation_id {
-            Some(id) => {
-                self.handle.push(json::completion_error(&id, &why).into());
-            }
-            None => {
-                tracing::debug!(connection = %self.id, target = %refused.target, "dropped a non-blocking invocation: queue full")
-            }
-        }
     }
 }
 

@@ -29,6 +29,7 @@ fn kind_and_message(error: &HubError) -> (&'static str, &str) {
         HubError::NoClientResponded(m) => ("NoClientResponded", m),
         HubError::Unavailable(m) => ("Unavailable", m),
         HubError::Internal(m) => ("HubException", m),
+        HubError::WrongInvocation(m) => ("WrongInvocation", m),
     }
 }
 
@@ -38,9 +39,23 @@ impl CallError {
     pub fn completion_text(&self, method: &str) -> String {
         match self {
             CallError::Hub(HubError::MethodNotFound(_)) => format!("Unknown hub method '{method}'"),
+            CallError::Hub(HubError::WrongInvocation(text)) => text.clone(),
             other => {
                 format!("An unexpected error occurred invoking '{method}' on the server. {other}")
             }
+        }
+    }
+
+    /// The Completion error text for a stream of `method` that failed
+    /// after its first item (ASP.NET Core's wording); before it, the
+    /// text is [`Self::completion_text`]'s.
+    pub fn stream_text(&self, method: &str, items_sent: bool) -> String {
+        match self {
+            CallError::Hub(HubError::WrongInvocation(text)) => text.clone(),
+            other if items_sent => {
+                format!("An error occurred on the server while streaming results. {other}")
+            }
+            other => other.completion_text(method),
         }
     }
 

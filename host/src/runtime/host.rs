@@ -70,7 +70,7 @@ fn to_result(answer: ClientAnswer) -> ClientResult {
 
 impl HostState {
     /// Runs a host future, charging its time to the host, not the hub.
-    async fn waiting<T>(&mut self, future: impl Future<Output = T>) -> T {
+    pub(super) async fn waiting<T>(&mut self, future: impl Future<Output = T>) -> T {
         let started = Instant::now();
         let out = future.await;
         self.add_host_wait(started.elapsed());

@@ -17,6 +17,7 @@ use super::ConnectionContext;
 use super::bindings::{Accepted, Caller, Connection, Hub, HubError, HubPre};
 use super::error::CallError;
 use super::state::{CallContext, HostState, HubEnv};
+use super::streams::CallStreams;
 
 /// Limits every instance of a hub runs under.
 #[derive(Debug, Clone)]
@@ -76,6 +77,15 @@ struct Warm {
 struct Lease {
     warm: Warm,
     _permit: OwnedSemaphorePermit,
+}
+
+impl Lease {
+    /// Gives the call its streams (items, uploads, cancellation).
+    fn set_streams(&mut self, streams: CallStreams) {
+        if let Some(call) = self.warm.store.data_mut().call.as_mut() {
+            call.streams = streams;
+        }
+    }
 }
 
 impl HubVersion {
@@ -244,18 +254,20 @@ impl HubVersion {
         self.finish(lease, outcome)
     }
 
-    /// Runs `invoke` for the caller `context` (whose user is `user`); the
-    /// result is checked to be valid JSON text.
+    /// Runs `invoke` for the caller `context` (whose user is `user`), with
+    /// the upload streams and cancellation in `streams`; the result is
+    /// checked to be valid JSON text.
     pub async fn invoke(
         &self,
         context: &Arc<ConnectionContext>,
         user: Option<String>,
-        method: &str,
-        args: &str,
+        (method, args): (&str, &str),
+        streams: CallStreams,
     ) -> Result<String, CallError> {
         let mut lease = self
             .checkout(Some(context), format!("invoke:{method}"))
             .await?;
+        lease.set_streams(streams);
         let caller = Caller {
             id: context.id.clone(),
             user,
@@ -272,6 +284,31 @@ impl HubVersion {
                 "the hub returned invalid JSON ({e})"
             )))),
         }
+    }
+
+    /// Runs `invoke-stream`: the hub sends its items into `streams.items`
+    /// and returns when the stream is complete.
+    pub async fn invoke_stream(
+        &self,
+        context: &Arc<ConnectionContext>,
+        user: Option<String>,
+        (method, args): (&str, &str),
+        streams: CallStreams,
+    ) -> Result<(), CallError> {
+        let mut lease = self
+            .checkout(Some(context), format!("stream:{method}"))
+            .await?;
+        lease.set_streams(streams);
+        let caller = Caller {
+            id: context.id.clone(),
+            user,
+        };
+        let Warm { store, hub, .. } = &mut lease.warm;
+        let outcome = hub
+            .wasmhub_hub_handler()
+            .call_invoke_stream(store, &caller, method, &args.to_owned())
+            .await;
+        self.finish(lease, outcome)?.map_err(CallError::Hub)
     }
 
     /// Makes one instance and keeps it warm: proves the component can be

@@ -14,6 +14,7 @@ mod error;
 mod host;
 mod hub;
 mod state;
+mod streams;
 pub mod watcher;
 
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ use wasmtime::component::Linker;
 pub use bindings::Connection;
 pub use error::CallError;
 pub use hub::{CallStats, HubVersion, InstanceLimits};
+pub use streams::{CallStreams, UploadItem};
 
 use crate::cluster::{Cluster, ConnectionRecord};
 use crate::connection::CloseReason;

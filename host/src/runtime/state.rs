@@ -85,6 +85,8 @@ pub struct CallContext {
     /// Time spent awaiting host imports, which is not the hub's to pay.
     host_wait: Duration,
     budget: Duration,
+    /// Its item sink, uploads and cancellation (empty for most calls).
+    pub streams: super::streams::CallStreams,
 }
 
 impl CallContext {
@@ -95,6 +97,7 @@ impl CallContext {
             started: Instant::now(),
             host_wait: Duration::ZERO,
             budget,
+            streams: Default::default(),
         }
     }
 

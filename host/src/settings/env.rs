@@ -100,4 +100,8 @@ impl Env<'_> {
     pub(super) fn boolean(&self, flag: &str) -> Result<Option<bool>, SettingsError> {
         self.parsed(flag, super::parse_bool)
     }
+
+    pub(super) fn list(&self, flag: &str) -> Result<Option<Vec<String>>, SettingsError> {
+        self.parsed(flag, super::parse_list)
+    }
 }

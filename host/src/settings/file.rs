@@ -107,6 +107,30 @@ impl In<'_> {
         }
     }
 
+    /// A list: a comma-separated string or an array of strings.
+    pub(super) fn list(
+        &self,
+        key: &'static str,
+        value: Option<toml::Value>,
+    ) -> Result<Option<Vec<String>>, SettingsError> {
+        let expected = "expected a string or an array of strings";
+        match value {
+            None => Ok(None),
+            Some(toml::Value::String(text)) => super::parse_list(&text)
+                .map(Some)
+                .map_err(|message| self.fail(key, message)),
+            Some(toml::Value::Array(items)) => items
+                .into_iter()
+                .map(|item| match item {
+                    toml::Value::String(text) => Ok(text.trim().to_owned()),
+                    other => Err(self.fail(key, format!("{other} is not a string: {expected}"))),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(self.fail(key, format!("{other}: {expected}"))),
+        }
+    }
+
     fn fail(&self, key: &'static str, message: String) -> SettingsError {
         SettingsError::FileValue {
             key,

@@ -88,6 +88,23 @@ settings! {
     /// Watch the hubs directory and swap hubs whose files change
     /// [default: true].
     watch "watch": boolean("BOOL");
+    /// Origins (scheme://host:port) whose pages may connect, comma-separated;
+    /// `*` allows any (for development) [default: none, same origin only].
+    cors_origin "cors-origin": list("ORIGINS");
+    /// A long poll with nothing to send answers empty after this long
+    /// [default: 90s].
+    poll_timeout "poll-timeout": duration("DURATION");
+    /// A Server-Sent Events or long-polling connection whose client has no
+    /// request open for this long is closed; a stateful-reconnect client
+    /// has this long to reconnect [default: 15s].
+    disconnect_timeout "disconnect-timeout": duration("DURATION");
+    /// Offer stateful reconnect to clients that ask for it at negotiate
+    /// (`withStatefulReconnect()`): a dropped WebSocket resumes within the
+    /// disconnect timeout with nothing lost [default: true].
+    stateful_reconnect "stateful-reconnect": boolean("BOOL");
+    /// Bytes of unacknowledged messages kept per stateful connection for
+    /// a replay [default: 100000].
+    stateful_reconnect_buffer "stateful-reconnect-buffer": size("SIZE");
 }
 
 /// `true`/`false` (also `yes`/`no`, `on`/`off`, `1`/`0`).
@@ -97,6 +114,15 @@ pub fn parse_bool(text: &str) -> Result<bool, String> {
         "false" | "no" | "off" | "0" => Ok(false),
         _ => Err(format!("'{text}' is not a boolean: expected true or false")),
     }
+}
+
+/// `a, b,c` → `["a", "b", "c"]`; empty items are refused.
+pub fn parse_list(text: &str) -> Result<Vec<String>, String> {
+    let items: Vec<String> = text.split(',').map(|item| item.trim().to_owned()).collect();
+    if items.iter().any(String::is_empty) {
+        return Err(format!("'{text}' has an empty item: expected e.g. a,b"));
+    }
+    Ok(items)
 }
 
 /// The `serve` command line: the settings plus where to find more.
@@ -173,6 +199,9 @@ pub enum SettingsError {
         value: String,
         reason: String,
     },
+    /// An allowed browser origin that no browser would send.
+    #[error("--cors-origin '{origin}': {reason}")]
+    BadOrigin { origin: String, reason: String },
     /// Both kinds of token key are set, perhaps in different sources.
     #[error("--jwt-secret and --jwt-public-key exclude each other; set only one")]
     JwtBoth,
@@ -267,6 +296,16 @@ fn build(layer: Layer) -> Result<(Config, SocketAddr), SettingsError> {
         config.compile_cache = (dir != Path::new("off")).then_some(dir);
     }
     set(&mut config.watch, layer.watch);
+    set(&mut config.poll_timeout, layer.poll_timeout);
+    set(&mut config.disconnect_timeout, layer.disconnect_timeout);
+    set(&mut config.stateful_reconnect, layer.stateful_reconnect);
+    set(
+        &mut config.stateful_reconnect_buffer,
+        layer.stateful_reconnect_buffer,
+    );
+    if let Some(origins) = layer.cors_origin {
+        config.cors_origins = check_origins(origins)?;
+    }
     check(&config)?;
     Ok((config, listen))
 }
@@ -289,6 +328,8 @@ fn check(config: &Config) -> Result<(), SettingsError> {
         ("write-timeout", config.write_timeout),
         ("invoke-timeout", config.invoke_timeout),
         ("hub-deadline", config.hub_deadline),
+        ("poll-timeout", config.poll_timeout),
+        ("disconnect-timeout", config.disconnect_timeout),
     ];
     for (flag, value) in durations {
         if value.is_zero() {
@@ -299,6 +340,10 @@ fn check(config: &Config) -> Result<(), SettingsError> {
         ("max-message-size", config.max_message_size),
         ("hub-memory", config.hub_memory),
         ("outbound-buffer", config.outbound_buffer),
+        (
+            "stateful-reconnect-buffer",
+            config.stateful_reconnect_buffer,
+        ),
     ];
     for (flag, value) in sizes {
         if value == 0 {
@@ -314,6 +359,34 @@ fn check(config: &Config) -> Result<(), SettingsError> {
         });
     }
     Ok(())
+}
+
+/// Each origin is `*` or `scheme://host[:port]`, without a path: what a
+/// browser sends in its Origin header.
+fn check_origins(origins: Vec<String>) -> Result<Vec<String>, SettingsError> {
+    for origin in &origins {
+        if origin == "*" {
+            continue;
+        }
+        let bad = |reason: &str| SettingsError::BadOrigin {
+            origin: origin.clone(),
+            reason: reason.to_owned(),
+        };
+        let url = url::Url::parse(origin).map_err(|e| bad(&e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(bad("expected http://host[:port] or https://host[:port]"));
+        }
+        if origin.trim_end_matches('/') != url.origin().ascii_serialization() {
+            return Err(bad(&format!(
+                "an origin has no path or query: did you mean {}?",
+                url.origin().ascii_serialization()
+            )));
+        }
+    }
+    Ok(origins
+        .into_iter()
+        .map(|o| o.trim_end_matches('/').to_owned())
+        .collect())
 }
 
 /// Node ids and prefixes become parts of backplane keys and channel names.

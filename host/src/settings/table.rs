@@ -14,6 +14,7 @@
 //! | `size` | `32KiB`, `65536` | a string or a number in the file |
 //! | `count` | a whole number | a number in the file |
 //! | `boolean` | `true`/`false` | a boolean in the file |
+//! | `list` | `a,b` (comma-separated) | a string or an array of strings in the file |
 
 /// The Rust type of a setting of a kind.
 macro_rules! setting_type {
@@ -40,6 +41,9 @@ macro_rules! setting_type {
     };
     (boolean) => {
         bool
+    };
+    (list) => {
+        Vec<String>
     };
 }
 
@@ -69,6 +73,9 @@ macro_rules! setting_parser {
     (boolean) => {
         parse_bool
     };
+    (list) => {
+        parse_list
+    };
 }
 
 /// How the config file holds a setting of a kind (converted afterwards,
@@ -97,6 +104,9 @@ macro_rules! setting_file_type {
     };
     (boolean) => {
         bool
+    };
+    (list) => {
+        toml::Value
     };
 }
 

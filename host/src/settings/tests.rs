@@ -234,6 +234,40 @@ fn bad_values_name_their_source() {
 }
 
 #[test]
+fn cors_origins_from_every_source() {
+    let (config, _) = ok(&["--hubs", "h"], &[]);
+    assert!(
+        config.cors_origins.is_empty(),
+        "same origin only by default"
+    );
+    let (config, _) = ok(
+        &[
+            "--hubs",
+            "h",
+            "--cors-origin",
+            "http://a.example:8080, https://b.example/",
+        ],
+        &[],
+    );
+    assert_eq!(
+        config.cors_origins,
+        ["http://a.example:8080", "https://b.example"]
+    );
+    let (config, _) = ok(&["--hubs", "h"], &[("WASMHUB_CORS_ORIGIN", "*")]);
+    assert_eq!(config.cors_origins, ["*"]);
+    let layer = file::parse("cors-origin = [\"http://c.example\"]", Path::new("w.toml")).unwrap();
+    assert_eq!(layer.cors_origin, Some(vec!["http://c.example".to_owned()]));
+    let error = err(
+        &["--hubs", "h", "--cors-origin", "http://a.example/app"],
+        &[],
+    )
+    .to_string();
+    assert!(error.contains("did you mean http://a.example?"), "{error}");
+    let error = err(&["--hubs", "h", "--cors-origin", "a.example"], &[]).to_string();
+    assert!(error.starts_with("--cors-origin 'a.example'"), "{error}");
+}
+
+#[test]
 fn sizes_in_the_file_are_numbers_or_strings() {
     let text = "max-message-size = 1024\nhub-memory = \"32MiB\"\noutbound-buffer = \"2 MiB\"";
     let layer = file::parse(text, Path::new("w.toml")).unwrap();
@@ -425,6 +459,12 @@ fn help_states_the_real_defaults() {
             }
             "compile-cache" => assert!(stated.starts_with("$XDG_CACHE_HOME/wasmhub")),
             "watch" => assert_eq!(stated, defaults.watch.to_string()),
+            "poll-timeout" => duration(defaults.poll_timeout),
+            "disconnect-timeout" => duration(defaults.disconnect_timeout),
+            "stateful-reconnect" => {
+                assert_eq!(stated, defaults.stateful_reconnect.to_string());
+            }
+            "stateful-reconnect-buffer" => size(defaults.stateful_reconnect_buffer),
             _ => assert!(
                 stated == "none"
                     || stated.starts_with("none,")
@@ -476,4 +516,9 @@ fn example_config_file_parses_with_every_key() {
     assert_eq!(layer.hub_memory, Some(defaults.hub_memory));
     assert_eq!(layer.max_message_size, Some(defaults.max_message_size));
     assert_eq!(layer.instance_max_calls, Some(defaults.instance_max_calls));
+    assert_eq!(layer.poll_timeout, Some(defaults.poll_timeout));
+    assert_eq!(
+        layer.cors_origin,
+        Some(vec!["https://app.example.com".to_owned()])
+    );
 }

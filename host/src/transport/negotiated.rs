@@ -19,6 +19,8 @@ pub struct Negotiated {
     pub hub: String,
     /// Also shared through the backplane, which is then the authority.
     pub shared: bool,
+    /// The client asked for stateful reconnect and was given it.
+    pub stateful_reconnect: bool,
 }
 
 /// Token → negotiated connection.
@@ -70,6 +72,7 @@ mod tests {
             connection_id: "c".into(),
             hub: "chat".into(),
             shared: false,
+            stateful_reconnect: false,
         };
         n.insert("t".into(), entry.clone());
         assert_eq!(n.take("t"), Some(entry));

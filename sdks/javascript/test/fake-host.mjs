@@ -26,6 +26,9 @@ export const fake = {
     this.details = null;
     this.now = 1_700_000_000_000;
     this.nextByte = 0;
+    this.items = [];
+    this.uploads = [];
+    this.cancelAfter = undefined;
   },
 };
 
@@ -96,6 +99,29 @@ export function randomBytes(len) {
   const bytes = new Uint8Array(Math.min(len, 65536));
   for (let i = 0; i < bytes.length; i++) bytes[i] = fake.nextByte++ & 0xff;
   return bytes;
+}
+
+// streams
+export function sendItem(item) {
+  record("sendItem", item);
+  fake.items = [...(fake.items ?? []), item];
+  if (fake.cancelAfter !== undefined && fake.items.length >= fake.cancelAfter) {
+    const error = new Error("[object Object] (see error.payload)");
+    error.payload = { tag: "cancelled" };
+    throw error;
+  }
+}
+export const uploadCount = () => (fake.uploads ?? []).length;
+export function nextUpload(index) {
+  record("nextUpload", index);
+  const items = fake.uploads?.[index];
+  if (!items || items.length === 0) return undefined;
+  return items.shift();
+}
+export const isCancelled = () => false;
+export function sleep(ms) {
+  record("sleep", ms);
+  return true;
 }
 
 // log

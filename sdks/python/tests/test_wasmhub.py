@@ -225,6 +225,42 @@ class RouterTests(unittest.TestCase):
         self.assertIn("caller", self.hub.methods())
 
 
+class StreamTests(unittest.TestCase):
+    def setUp(self):
+        self.hub = Hub()
+
+        @self.hub.stream("Count")
+        def count(ctx, to: int):
+            for n in range(1, to + 1):
+                yield n
+
+        @self.hub.method("Echo")
+        def echo(ctx, text: str) -> str:
+            return text
+
+    def test_items_go_out_until_the_caller_cancels(self):
+        items = []
+        self.hub.dispatch_stream(ctx(), "count", "[3]", lambda item: items.append(item) or True)
+        self.assertEqual(items, ["1", "2", "3"])
+        taken = []
+        self.hub.dispatch_stream(ctx(), "Count", "[100]", lambda item: taken.append(item) or len(taken) < 2)
+        self.assertEqual(taken, ["1", "2"])
+
+    def test_the_wrong_kind_of_call_reads_like_aspnet(self):
+        with self.assertRaises(wasmhub.WrongInvocation) as raised:
+            self.hub.dispatch(ctx(), "Count", "[1]")
+        self.assertEqual(
+            raised.exception.message,
+            "The client attempted to invoke the streaming 'Count' method with a non-streaming invocation.",
+        )
+        with self.assertRaises(wasmhub.WrongInvocation) as raised:
+            self.hub.dispatch_stream(ctx(), "Echo", '["x"]', lambda item: True)
+        self.assertEqual(
+            raised.exception.message,
+            "The client attempted to invoke the non-streaming 'Echo' method with a streaming invocation.",
+        )
+
+
 class HandlerTests(unittest.TestCase):
     def setUp(self):
         patcher = mock.patch.object(wit_log, "log", lambda *a: None)

@@ -26,6 +26,9 @@ against `wit/hub.wit`, world `hub`:
 
 - `Hub` maps method names (case-insensitive) to functions taking the
   `Context` and the method's arguments; results are encoded as JSON.
+- `@hub.stream` registers a generator as a streaming method; `ctx.upload(i)`
+  reads a client's upload stream; `streams.sleep(s)` waits outside the
+  hub's deadline (see `wasmhub.streams`).
 - `clients` sends to and invokes clients, `groups` changes group membership,
   `presence` tells who is online, `log` writes to the host's log (and
   `print()` does too).
@@ -40,7 +43,7 @@ against `wit/hub.wit`, world `hub`:
 See docs/hubs-python.md.
 """
 
-from . import clients, groups, log, presence, system
+from . import clients, groups, log, presence, streams, system
 from .clients import ClientResult, Selection
 from .errors import (
     HubError,
@@ -52,6 +55,7 @@ from .errors import (
     Timeout,
     Unauthorized,
     Unavailable,
+    WrongInvocation,
 )
 from .hub import BINDING_ERROR, Accepted, Context, Hub, from_json, to_json
 from .system import now, random_bytes
@@ -73,6 +77,7 @@ __all__ = [
     "Timeout",
     "Unauthorized",
     "Unavailable",
+    "WrongInvocation",
     "clients",
     "from_json",
     "groups",
@@ -80,6 +85,7 @@ __all__ = [
     "now",
     "presence",
     "random_bytes",
+    "streams",
     "system",
     "to_json",
 ]

@@ -99,6 +99,14 @@ class Internal(HubError):
     _wit = _wit.HubError_Internal
 
 
+class WrongInvocation(HubError):
+    """A streaming method invoked without `stream()`, or a plain one with
+    it; the message is the client's whole error text."""
+
+    kind = "WrongInvocation"
+    _wit = _wit.HubError_WrongInvocation
+
+
 _FROM_WIT = {
     cls._wit: cls
     for cls in (
@@ -110,6 +118,7 @@ _FROM_WIT = {
         NoClientResponded,
         Unavailable,
         Internal,
+        WrongInvocation,
     )
 }
 

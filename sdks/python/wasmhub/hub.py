@@ -20,7 +20,14 @@ from wit_world.imports import caller as _caller
 from wit_world.imports import types as _wit
 
 from . import log, system
-from .errors import HubError, Internal, InvalidArgument, MethodNotFound, from_exception
+from .errors import (
+    HubError,
+    Internal,
+    InvalidArgument,
+    MethodNotFound,
+    WrongInvocation,
+    from_exception,
+)
 
 #: ASP.NET Core SignalR's text for arguments of the wrong type; clients
 #: written against ASP.NET may match on it.
@@ -70,6 +77,19 @@ class Context:
     """
 
     __slots__ = ("_id", "_user", "_details")
+
+    def upload(self, index: int = 0):
+        """Upload stream `index` of the running call (0-based, in the order
+        the client attached them): an iterator of its items."""
+        from . import streams
+
+        return streams.upload(index)
+
+    def upload_count(self) -> int:
+        """How many upload streams the client attached to the running call."""
+        from . import streams
+
+        return streams.upload_count()
 
     def __init__(self, connection):
         """`connection` is a whole WIT `connection` record (also how to
@@ -357,6 +377,7 @@ class Hub:
 
     def __init__(self):
         self._methods = {}
+        self._streams = set()
         self._init = None
         self._on_connected = None
         self._on_disconnected = None
@@ -380,6 +401,33 @@ class Hub:
             return fn
 
         return register
+
+    def stream(self, name=None):
+        """Registers a streaming method: `@hub.stream("Countdown")` on a
+        generator function (or one returning any iterable). The client
+        calls it with `stream()`; every value it yields goes to the client
+        as it is produced (see `wasmhub.streams`)."""
+        if callable(name):
+            return self.stream(None)(name)
+        register = self.method(name)
+
+        def register_stream(fn):
+            register(fn)
+            self._streams.add((name or fn.__name__).lower())
+            return fn
+
+        return register_stream
+
+    def _check_kind(self, entry, streaming: bool) -> None:
+        is_stream = entry.name.lower() in self._streams
+        if is_stream and not streaming:
+            raise WrongInvocation(
+                f"The client attempted to invoke the streaming '{entry.name}' method with a non-streaming invocation."
+            )
+        if streaming and not is_stream:
+            raise WrongInvocation(
+                f"The client attempted to invoke the non-streaming '{entry.name}' method with a streaming invocation."
+            )
 
     def init(self, fn):
         """`@hub.init`: runs once on every new instance, and when the host
@@ -410,6 +458,7 @@ class Hub:
         entry = self._methods.get(method.lower())
         if entry is None:
             raise MethodNotFound(method)
+        self._check_kind(entry, streaming=False)
         args = entry.bind(args_json)
         try:
             result = entry.fn(ctx, *args)
@@ -422,6 +471,32 @@ class Hub:
             return to_json(result)
         except (TypeError, ValueError) as error:
             raise Internal(f"the result of '{entry.name}' is not JSON: {error}") from None
+
+    def dispatch_stream(self, ctx: Context, method: str, args_json: str, emit) -> None:
+        """Runs the streaming `method`, handing each item (JSON text) to
+        `emit`, which returns False when the caller cancelled."""
+        entry = self._methods.get(method.lower())
+        if entry is None:
+            raise MethodNotFound(method)
+        self._check_kind(entry, streaming=True)
+        args = entry.bind(args_json)
+        try:
+            items = iter(entry.fn(ctx, *args))
+            for item in items:
+                try:
+                    text = to_json(item)
+                except (TypeError, ValueError) as error:
+                    raise Internal(f"an item of '{entry.name}' is not JSON: {error}") from None
+                if not emit(text):
+                    close = getattr(items, "close", None)
+                    if close is not None:
+                        close()
+                    return
+        except HubError:
+            raise
+        except Exception as error:
+            _log_exception(f"hub method '{entry.name}' raised", error)
+            raise from_exception(error) from None
 
     def handler(self):
         """The class componentize-py exports as the WIT `handler`; assign
@@ -469,6 +544,20 @@ class Hub:
                 _current_caller = caller.id
                 try:
                     return hub.dispatch(Context(caller), method, args)
+                except HubError as error:
+                    raise error.to_wit() from None
+                finally:
+                    _current_caller = None
+
+            def invoke_stream(self, caller: _wit.Caller, method: str, args: str) -> None:
+                global _current_caller
+                from . import streams
+
+                if not _ready:
+                    _setup()
+                _current_caller = caller.id
+                try:
+                    hub.dispatch_stream(Context(caller), method, args, streams.send_item)
                 except HubError as error:
                     raise error.to_wit() from None
                 finally:

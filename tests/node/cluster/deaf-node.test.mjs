@@ -6,54 +6,12 @@
 
 import { describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import net from "node:net";
-import { useCluster, startNode, spec, nextMessage, eventually, freePort } from "../harness.mjs";
+import { useCluster, startNode, spec, nextMessage, eventually, startTcpProxy } from "../harness.mjs";
 
 const CHAT = "/hubs/chat";
 // With --heartbeat-interval 200ms: a PING every 200 ms, a PONG due within
 // 1 s, then a reconnect: well inside this.
 const HEARS_AGAIN = 8_000;
-
-/**
- * A TCP proxy to Redis. `halfOpen()` makes every link open now silent in
- * both directions without closing it (what a NAT that dropped the flows
- * does); links made after it work.
- */
-async function startProxy(targetPort) {
-  const links = new Set();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, "127.0.0.1");
-    const link = { client, upstream, dead: false };
-    links.add(link);
-    client.on("data", (d) => link.dead || upstream.write(d));
-    upstream.on("data", (d) => link.dead || client.write(d));
-    const end = () => {
-      links.delete(link);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on("close", end);
-    upstream.on("close", end);
-    client.on("error", () => {});
-    upstream.on("error", () => {});
-  });
-  const port = await freePort();
-  await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    halfOpen() {
-      for (const link of links) link.dead = true;
-      return links.size;
-    },
-    async stop() {
-      for (const link of links) {
-        link.client.destroy();
-        link.upstream.destroy();
-      }
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
 /** Whispers from alice until bob hears one; resolves with how long it took. */
 async function whisperUntilHeard(alice, bob, label) {
@@ -81,8 +39,8 @@ describe("deaf node: the pub/sub link fails in three ways", () => {
   let proxy, nodeB, alice, bob;
 
   before(async () => {
-    proxy = await startProxy(cl.redis.port);
-    nodeB = await startNode({ redis: proxy.url, nodeId: "node-b" });
+    proxy = await startTcpProxy(cl.redis.port);
+    nodeB = await startNode({ redis: `redis://127.0.0.1:${proxy.port}`, nodeId: "node-b" });
     cl.all.push(nodeB);
     alice = await cl.connect("node-a", CHAT, { query: { name: "alice" }, ready: ["Who", "-"] });
     bob = await cl.connect(nodeB, CHAT, { query: { name: "bob" }, record: ["Message"], ready: ["Who", "-"] });

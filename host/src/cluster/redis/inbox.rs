@@ -188,7 +188,7 @@ fn handle(backplane: &Arc<Backplane>, envelope: Envelope) {
             }
             let message = Encoded::invocation(&method, args.get());
             for (_, handle) in backplane.local.resolve(&selection) {
-                handle.push(message.json_bytes().clone());
+                handle.send_encoded(&message);
             }
         }
         Envelope::Invoke {
