@@ -7,9 +7,11 @@
 //!    accept or refuse it (under the hub's deadline), start the writer;
 //! 3. [`read_loop`]: read until the client leaves, breaks the protocol,
 //!    goes silent for `--client-timeout`, or the server closes it. The
-//!    reader never waits for anything but the socket: invocations go to
-//!    the [`invoker`]'s bounded queue or are refused at once, so
-//!    Completions, Pings and Close are always read;
+//!    reader waits for nothing but the socket, with one bounded exception:
+//!    invocations go to the [`invoker`]'s bounded queue or are refused at
+//!    once, so Completions, Pings and Close are always read; only an
+//!    upload item for a hub that is behind waits (as in ASP.NET Core), at
+//!    most `--write-timeout`, after which that call is cancelled;
 //! 4. [`goodbye`]: fail pending client results, drop queued invocations,
 //!    tell the hub, unregister (exactly once), and give the writer one
 //!    write timeout to say Close before it is aborted.
@@ -443,7 +445,6 @@ async fn read_loop<I: Inbound, O: Outbound>(
                     silent_until = silence();
                     continue;
                 };
-                silent_until = silence();
                 match records.push(&bytes) {
                     Ok(records) => {
                         for record in records {
@@ -455,6 +456,9 @@ async fn read_loop<I: Inbound, O: Outbound>(
                     }
                     Err(error) => outcome = Err(End::Protocol(error)),
                 }
+                // Counted from after the records were handed on, which
+                // may have waited (an upload item).
+                silent_until = silence();
             }
             Some(socket) = next_socket(&mut reconnects) => {
                 // A new socket while the old one still looks alive: the

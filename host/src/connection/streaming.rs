@@ -26,6 +26,9 @@ use crate::runtime::{CallError, CallStreams, ConnectionContext, Runtime, UploadI
 /// Streaming calls one connection may run at once.
 pub const MAX_CALLS: usize = 32;
 
+/// Upload streams one call may carry.
+pub const MAX_UPLOADS_PER_CALL: usize = 16;
+
 /// Upload items that may wait for the hub, per stream.
 const UPLOAD_ITEMS_WAITING: usize = 10;
 
@@ -81,6 +84,7 @@ impl Streaming {
         while self.tasks.try_join_next().is_some() {}
         self.cancels.retain(|_, cancel| !cancel.is_closed());
         self.all.retain(|cancel| !cancel.is_closed());
+        self.uploads.retain(|_, (items, _)| !items.is_closed());
         let refuse = |shared: &Shared, id: &Option<String>, text: String| {
             if let Some(id) = id {
                 shared
@@ -96,6 +100,23 @@ impl Streaming {
                 &call.invocation_id,
                 format!("Invocation ID '{id}' is already in use."),
             );
+            return;
+        }
+        if call.stream_ids.len() > MAX_UPLOADS_PER_CALL {
+            let text = format!(
+                "An unexpected error occurred invoking '{}' on the server. InvalidArgument: a call may carry at most {MAX_UPLOADS_PER_CALL} upload streams.",
+                call.target
+            );
+            refuse(&self.shared, &call.invocation_id, text);
+            return;
+        }
+        if let Some(taken) = call
+            .stream_ids
+            .iter()
+            .find(|id| self.uploads.contains_key(*id))
+        {
+            let text = format!("Stream ID '{taken}' is already in use.");
+            refuse(&self.shared, &call.invocation_id, text);
             return;
         }
         if self.tasks.len() >= MAX_CALLS {

@@ -71,6 +71,9 @@ fn to_result(answer: ClientAnswer) -> ClientResult {
 impl HostState {
     /// Runs a host future, charging its time to the host, not the hub.
     pub(super) async fn waiting<T>(&mut self, future: impl Future<Output = T>) -> T {
+        // A long call waiting on the host (a client, a sleep, an upload)
+        // gives its CPU slot back; its next epoch tick takes one again.
+        self.cpu_turn.release();
         let started = Instant::now();
         let out = future.await;
         self.add_host_wait(started.elapsed());

@@ -160,12 +160,18 @@ impl HubVersion {
         caller: Option<&Arc<ConnectionContext>>,
         what: String,
     ) -> Result<Lease, CallError> {
-        let permit = self
-            .running
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| CallError::Trap("the hub is shutting down".into()))?;
+        // Every instance busy (long streams, say) for a whole deadline: the
+        // call is refused rather than left waiting without end.
+        let permit =
+            tokio::time::timeout(self.limits.deadline, self.running.clone().acquire_owned())
+                .await
+                .map_err(|_| {
+                    CallError::Hub(HubError::Unavailable(format!(
+                        "all {} instances of the hub are busy",
+                        self.limits.max_instances
+                    )))
+                })?
+                .map_err(|_| CallError::Trap("the hub is shutting down".into()))?;
         let idle = self.idle.lock().expect("idle lock").pop();
         let mut warm = match idle {
             Some(warm) => warm,

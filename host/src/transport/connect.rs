@@ -48,9 +48,9 @@ pub async fn get_handler(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    if let Some(refused) = app.refuse_when_draining() {
-        return refused;
-    }
+    // While draining, new connections are refused (503) but the requests
+    // of live ones (polls, a stateful reconnect) still get their answers,
+    // the Close message with allowReconnect among them.
     if app.services.runtime.hub(&hub).is_none() {
         return hub_not_found(&hub);
     }
@@ -67,7 +67,10 @@ pub async fn get_handler(
         if let Some(token) = &token
             && let Some(waiting) = app.reconnects.get(token, &hub)
         {
-            return websocket::reconnect(upgrade, waiting);
+            return websocket::reconnect(upgrade, waiting, &app.services);
+        }
+        if let Some(refused) = app.refuse_when_draining() {
+            return refused;
         }
         let (setup, stateful) = match start(
             &app,
@@ -90,6 +93,9 @@ pub async fn get_handler(
         return id_required();
     };
     if let Some(existing) = app.http_connections.get(&token) {
+        if existing.hub != hub.to_ascii_lowercase() {
+            return no_connection();
+        }
         return match existing.kind {
             TransportKind::LongPolling => {
                 long_polling::poll(existing, app.services.config.poll_timeout).await
@@ -104,6 +110,9 @@ pub async fn get_handler(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/event-stream"));
+    if let Some(refused) = app.refuse_when_draining() {
+        return refused;
+    }
     let kind = match wants_events {
         true => TransportKind::ServerSentEvents,
         false => TransportKind::LongPolling,

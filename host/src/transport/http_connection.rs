@@ -23,12 +23,12 @@ use crate::connection::{Inbound, TransportKind};
 
 /// POST bodies that may wait for the reader. The reader never blocks, so
 /// this only smooths bursts; a POST waits (bounded) when it is full.
-const POSTS_WAITING: usize = 16;
+const POSTS_WAITING: usize = 4;
 
 /// Frames that may wait for the client to take them (an event stream
-/// write, a poll). The connection's outbound byte budget bounds them
-/// before this does.
-pub const FRAMES_WAITING: usize = 64;
+/// write, a poll), beyond the connection's outbound byte budget (the
+/// writer counts a frame written once it is here).
+pub const FRAMES_WAITING: usize = 16;
 
 /// How often an idle long-polling connection checks whether its client
 /// has stopped polling.

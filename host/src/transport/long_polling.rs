@@ -58,7 +58,10 @@ pub async fn poll(connection: Arc<HttpConnection>, poll_timeout: Duration) -> Re
     };
     let mut gone = connection.subscribe_gone();
     let no_content = || body(StatusCode::NO_CONTENT, Bytes::new());
+    // Frames first: after a goodbye the Close message is still queued
+    // when the connection is marked gone, and must reach the client.
     tokio::select! {
+        biased;
         answer = async {
             let mut frames = connection.frames.lock().await;
             tokio::select! {

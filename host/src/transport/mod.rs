@@ -82,16 +82,25 @@ impl AppState {
     }
 }
 
+/// The largest chunk a client may send at once (a WebSocket frame or
+/// message, a POST body): several records may share one, but not many
+/// more than fit in one record.
+fn chunk_limit(config: &crate::config::Config) -> usize {
+    (config.max_message_size * 4).max(64 << 10)
+}
+
 /// The host's routes.
 pub fn router(state: AppState) -> Router {
     let web_dir = state.services.config.web_dir.clone();
+    let post_limit = axum::extract::DefaultBodyLimit::max(chunk_limit(&state.services.config));
     let mut router = Router::new()
         .route("/hubs/{hub}/negotiate", post(negotiate::negotiate_handler))
         .route(
             "/hubs/{hub}",
             get(connect::get_handler)
                 .post(connect::post_handler)
-                .delete(connect::delete_handler),
+                .delete(connect::delete_handler)
+                .layer(post_limit),
         )
         .route("/healthz", get(health::health_handler));
     if let Some(dir) = web_dir {

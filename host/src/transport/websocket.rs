@@ -54,9 +54,9 @@ impl Reconnects {
 }
 
 fn configured(upgrade: WebSocketUpgrade, services: &Services) -> WebSocketUpgrade {
-    // Frames may carry several records; a frame far larger than one
-    // record may be is refused by the WebSocket layer itself.
-    let frame_limit = (services.config.max_message_size * 4).max(64 << 10);
+    // A frame far larger than one record may be is refused by the
+    // WebSocket layer itself.
+    let frame_limit = super::chunk_limit(&services.config);
     upgrade
         // tungstenite reserves 128 KiB per socket by default: most of an
         // idle connection's memory. Reads grow the buffer when needed.
@@ -104,8 +104,12 @@ pub fn upgrade(
 
 /// Hands the socket of a client reconnecting (stateful reconnect) to its
 /// connection; no negotiate and no handshake happen on it.
-pub fn reconnect(upgrade: WebSocketUpgrade, connection: mpsc::Sender<Socket>) -> Response {
-    upgrade.on_upgrade(move |socket| async move {
+pub fn reconnect(
+    upgrade: WebSocketUpgrade,
+    connection: mpsc::Sender<Socket>,
+    services: &Services,
+) -> Response {
+    configured(upgrade, services).on_upgrade(move |socket| async move {
         if let Err(refused) = connection.send(halves(socket)).await {
             // The connection ended meanwhile: close this socket.
             let (_, mut outbound) = refused.0;
