@@ -4,8 +4,11 @@
 //!   copy the components to `DIR/<name>.wasm`;
 //! - `cargo xtask run [SERVE ARGS...]`: build the hubs, then serve them
 //!   and the chat page (`examples/chat/web`) on 127.0.0.1:5000;
-//! - `cargo xtask test`: build everything and run every test suite.
+//! - `cargo xtask test`: build everything and run every test suite;
+//! - `cargo xtask bench [ALL ARGS...]`: release builds, then the load
+//!   tool's `all` beside the socketioxide peer (a markdown table).
 
+mod bench;
 mod browser;
 mod cmd;
 mod files;
@@ -29,7 +32,8 @@ const USAGE: &str = "\
 usage:
   cargo xtask hubs DIR               build the example hubs into DIR/<name>.wasm
   cargo xtask run [SERVE ARGS...]    build the hubs, then serve them and the chat page
-  cargo xtask test                   build everything and run all tests";
+  cargo xtask test                   build everything and run all tests
+  cargo xtask bench [ARGS...]        release builds, then wasmhub-bench all ARGS (a markdown table)";
 
 fn main() -> ExitCode {
     match dispatch(std::env::args().skip(1).collect()) {
@@ -53,6 +57,7 @@ fn dispatch(args: Vec<String>) -> Result<()> {
         ("run", extra) => run::run(extra.strip_prefix(&["--".to_owned()][..]).unwrap_or(extra)),
         ("test", []) => test::test(),
         ("test", _) => bail!("`test` takes no arguments\n{USAGE}"),
+        ("bench", extra) => bench::bench(extra),
         ("help" | "-h" | "--help", _) => {
             println!("{USAGE}");
             Ok(())

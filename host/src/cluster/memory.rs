@@ -181,48 +181,69 @@ impl MemoryRegistry {
             .collect()
     }
 
+    /// Whether a connection is registered here.
+    pub fn contains(&self, id: &str) -> bool {
+        self.lock().connections.contains_key(id)
+    }
+
     /// The selected connections, sorted by id, with their handles.
     pub fn resolve(&self, selection: &Selection) -> Vec<(ConnectionRecord, ConnectionHandle)> {
         let state = self.lock();
-        let hub = hub_key(&selection.hub);
-        // Start from the narrowest index the selection names.
-        let candidates: Vec<&String> = if let Some(id) = selection.connection_id() {
-            state
-                .connections
-                .get_key_value(id)
-                .map(|(k, _)| k)
-                .into_iter()
-                .collect()
-        } else if let Some(user) = selection.user() {
-            state
-                .by_user
-                .get(&(hub.clone(), user.to_owned()))
-                .map(|ids| ids.iter().collect())
-                .unwrap_or_default()
-        } else if let Some(group) = selection.group() {
-            state
-                .by_group
-                .get(&(hub.clone(), group.to_owned()))
-                .map(|ids| ids.iter().collect())
-                .unwrap_or_default()
-        } else {
-            state
-                .by_hub
-                .get(&hub)
-                .map(|ids| ids.iter().collect())
-                .unwrap_or_default()
-        };
-        let mut out: Vec<(ConnectionRecord, ConnectionHandle)> = candidates
-            .into_iter()
-            .filter_map(|id| state.connections.get(id))
-            .filter(|e| {
-                let r = &e.record;
-                same_hub(&r.hub, &hub)
-                    && selection.matches(&r.id, r.user.as_deref(), &r.groups, &r.attributes)
-            })
+        let mut out: Vec<(ConnectionRecord, ConnectionHandle)> = Self::matching(&state, selection)
             .map(|e| (e.record.clone(), e.handle.clone()))
             .collect();
         out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
         out
+    }
+
+    /// Only the handles of the selected connections, in no order: what a
+    /// fan-out needs, without copying records (strings, groups,
+    /// attributes) or sorting under the lock.
+    pub fn handles_of(&self, selection: &Selection) -> Vec<ConnectionHandle> {
+        let state = self.lock();
+        Self::matching(&state, selection)
+            .map(|e| e.handle.clone())
+            .collect()
+    }
+
+    /// The selected entries, found from the narrowest index the selection
+    /// names: a group costs its members, not the hub.
+    fn matching<'a>(state: &'a State, selection: &'a Selection) -> impl Iterator<Item = &'a Entry> {
+        let hub = hub_key(&selection.hub);
+        let candidates: Box<dyn Iterator<Item = &'a String> + 'a> =
+            if let Some(id) = selection.connection_id() {
+                Box::new(
+                    state
+                        .connections
+                        .get_key_value(id)
+                        .map(|(k, _)| k)
+                        .into_iter(),
+                )
+            } else if let Some(user) = selection.user() {
+                Box::new(
+                    state
+                        .by_user
+                        .get(&(hub.clone(), user.to_owned()))
+                        .into_iter()
+                        .flatten(),
+                )
+            } else if let Some(group) = selection.group() {
+                Box::new(
+                    state
+                        .by_group
+                        .get(&(hub.clone(), group.to_owned()))
+                        .into_iter()
+                        .flatten(),
+                )
+            } else {
+                Box::new(state.by_hub.get(&hub).into_iter().flatten())
+            };
+        candidates
+            .filter_map(|id| state.connections.get(id))
+            .filter(move |e| {
+                let r = &e.record;
+                same_hub(&r.hub, &hub)
+                    && selection.matches(&r.id, r.user.as_deref(), &r.groups, &r.attributes)
+            })
     }
 }

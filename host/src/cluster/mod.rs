@@ -165,7 +165,7 @@ impl Cluster {
         group: &str,
         add: bool,
     ) -> Result<(), ClusterError> {
-        if self.registry.record(id).is_some() {
+        if self.registry.contains(id) {
             return change_local_group(&self.registry, self.backend.as_ref(), hub, id, group, add)
                 .await;
         }
@@ -191,13 +191,13 @@ impl Cluster {
     ) -> Result<usize, ClusterError> {
         let message = Encoded::invocation(method, args);
         let mut queued = 0;
-        for (_, handle) in self.registry.resolve(selection) {
+        for handle in self.registry.handles_of(selection) {
             if handle.send_encoded(&message) {
                 queued += 1;
             }
         }
         let remote = match selection.connection_id() {
-            Some(id) if self.registry.record(id).is_some() => return Ok(queued),
+            Some(id) if self.registry.contains(id) => return Ok(queued),
             Some(id) => match self.backend.owner_of(id).await {
                 Ok(Some(node)) => {
                     self.backend
@@ -235,7 +235,7 @@ impl Cluster {
         let mut remote: BTreeMap<String, Vec<ConnectionRecord>> = BTreeMap::new();
         let local_only = selection
             .connection_id()
-            .is_some_and(|id| self.registry.record(id).is_some());
+            .is_some_and(|id| self.registry.contains(id));
         if !local_only {
             for record in self.backend.resolve(selection).await? {
                 if record.node != self.node_id {
@@ -382,7 +382,7 @@ impl Cluster {
     /// user connected here is online even while the backplane is away.
     pub async fn is_user_online(&self, hub: &str, user: &str) -> Result<bool, ClusterError> {
         let selection = Selection::all(hub).with(Filter::User(user.to_owned()));
-        if !self.registry.resolve(&selection).is_empty() {
+        if !self.registry.handles_of(&selection).is_empty() {
             return Ok(true);
         }
         Ok(!self.connections(&selection).await?.is_empty())
@@ -455,7 +455,7 @@ impl Cluster {
 
     /// Closes this node's connections of one hub (its file was removed).
     pub async fn close_hub(&self, hub: &str, reason: CloseReason) {
-        for (_, handle) in self.registry.resolve(&Selection::all(hub)) {
+        for handle in self.registry.handles_of(&Selection::all(hub)) {
             handle.close(reason.clone());
         }
     }

@@ -71,6 +71,23 @@ pub trait Outbound: Send + 'static {
         format: TransferFormat,
     ) -> impl Future<Output = Result<(), TransportClosed>> + Send;
 
+    /// Queues one frame behind those fed before it without waiting for
+    /// the client; [`Outbound::flush`] sends them all, so a writer that
+    /// finds many frames queued makes one write of them, not one each.
+    /// Transports without a buffer of their own send at once.
+    fn feed(
+        &mut self,
+        frame: Bytes,
+        format: TransferFormat,
+    ) -> impl Future<Output = Result<(), TransportClosed>> + Send {
+        self.send(frame, format)
+    }
+
+    /// Sends what [`Outbound::feed`] queued. The caller bounds the wait.
+    fn flush(&mut self) -> impl Future<Output = Result<(), TransportClosed>> + Send {
+        async { Ok(()) }
+    }
+
     /// Ends the transport after what was sent: a WebSocket close 1000,
     /// the end of the event stream, a 204 to the next poll.
     fn close(&mut self) -> impl Future<Output = ()> + Send;

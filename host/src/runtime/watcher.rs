@@ -1,11 +1,13 @@
 //! Watches the hubs directory: a new file adds a hub, a changed file
 //! swaps it, a removed file retires it.
 //!
-//! Events are debounced per file: a file is looked at only once it has
-//! been quiet for [`DEBOUNCE`], so a copy in progress is not read while it
-//! grows. A file read too early anyway (a writer pausing longer than that)
-//! fails validation and is never published; the write's next event loads
-//! the whole file. Files written elsewhere and renamed in work the same.
+//! A file renamed into place, or closed after a write, is looked at at
+//! once: it is complete. Other events (a write still in progress, a
+//! create) are debounced per file: the file is looked at only once it
+//! has been quiet for [`DEBOUNCE`], so a copy in progress is not read
+//! while it grows. A file read too early anyway (a writer pausing longer
+//! than that, or closing and reopening it) fails validation and is never
+//! published; the write's next event loads the whole file.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -28,7 +31,10 @@ pub struct DirectoryWatch {
 }
 
 enum Change {
-    File(PathBuf),
+    /// Something happened to a file; `true` when the event says the file
+    /// is complete (renamed into or out of place, or closed after a
+    /// write), so it is looked at without waiting for quiet.
+    File(PathBuf, bool),
     /// The OS dropped events: look at the whole directory again.
     Rescan,
 }
@@ -42,12 +48,12 @@ pub fn watch(runtime: Arc<Runtime>, dir: &Path) -> anyhow::Result<DirectoryWatch
                 let _ = tx.send(Change::Rescan);
             }
             Ok(event) => {
-                if matches!(event.kind, EventKind::Access(_)) {
+                let Some(complete) = completes_the_file(&event.kind) else {
                     return;
-                }
+                };
                 for path in event.paths {
                     if hub_name(&path).is_some() {
-                        let _ = tx.send(Change::File(path));
+                        let _ = tx.send(Change::File(path, complete));
                     }
                 }
             }
@@ -68,7 +74,11 @@ async fn apply(runtime: Arc<Runtime>, dir: PathBuf, mut changes: mpsc::Unbounded
     loop {
         tokio::select! {
             change = changes.recv() => match change {
-                Some(Change::File(path)) => {
+                Some(Change::File(path, true)) => {
+                    quiet_since.remove(&path);
+                    settle(&runtime, &path).await;
+                }
+                Some(Change::File(path, false)) => {
                     quiet_since.insert(path, Instant::now());
                 }
                 Some(Change::Rescan) => {
@@ -90,6 +100,18 @@ async fn apply(runtime: Arc<Runtime>, dir: PathBuf, mut changes: mpsc::Unbounded
                 }
             }
         }
+    }
+}
+
+/// Whether an event leaves its file complete (`Some(true)`: a rename,
+/// or a close after writing), only touched on the way (`Some(false)`:
+/// debounced) or says nothing about its content (`None`: a read).
+fn completes_the_file(kind: &EventKind) -> Option<bool> {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => Some(true),
+        EventKind::Access(_) => None,
+        EventKind::Modify(ModifyKind::Name(_)) => Some(true),
+        _ => Some(false),
     }
 }
 

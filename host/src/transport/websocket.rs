@@ -145,19 +145,38 @@ impl Inbound for SocketInbound {
 /// The writing half of a socket.
 pub struct SocketOutbound(SplitSink<WebSocket, Message>);
 
-impl Outbound for SocketOutbound {
-    async fn send(&mut self, frame: Bytes, format: TransferFormat) -> Result<(), TransportClosed> {
-        let message = match format {
+impl SocketOutbound {
+    /// The WebSocket message for a frame; `None` for text that is not
+    /// UTF-8 (a bug, logged rather than written as garbage).
+    fn message(frame: Bytes, format: TransferFormat) -> Option<Message> {
+        Some(match format {
             TransferFormat::Binary => Message::Binary(frame),
             TransferFormat::Text => match Utf8Bytes::try_from(frame) {
                 Ok(text) => Message::Text(text),
-                // JSON records are always UTF-8; anything else is a bug,
-                // logged rather than written as garbage.
                 Err(_) => {
                     tracing::error!("dropped an outbound text frame that is not UTF-8");
-                    return Ok(());
+                    return None;
                 }
             },
+        })
+    }
+}
+
+impl Outbound for SocketOutbound {
+    async fn feed(&mut self, frame: Bytes, format: TransferFormat) -> Result<(), TransportClosed> {
+        let Some(message) = Self::message(frame, format) else {
+            return Ok(());
+        };
+        self.0.feed(message).await.map_err(|_| TransportClosed)
+    }
+
+    async fn flush(&mut self) -> Result<(), TransportClosed> {
+        self.0.flush().await.map_err(|_| TransportClosed)
+    }
+
+    async fn send(&mut self, frame: Bytes, format: TransferFormat) -> Result<(), TransportClosed> {
+        let Some(message) = Self::message(frame, format) else {
+            return Ok(());
         };
         self.0.send(message).await.map_err(|_| TransportClosed)
     }

@@ -187,7 +187,7 @@ fn handle(backplane: &Arc<Backplane>, envelope: Envelope) {
                 return;
             }
             let message = Encoded::invocation(&method, args.get());
-            for (_, handle) in backplane.local.resolve(&selection) {
+            for handle in backplane.local.handles_of(&selection) {
                 handle.send_encoded(&message);
             }
         }

@@ -180,16 +180,13 @@ impl Backplane {
             .await?;
         let extra: Vec<String> = listed
             .into_iter()
-            .filter(|id| self.local.record(id).is_none())
+            .filter(|id| !self.local.contains(id))
             .collect();
         let mut removed = 0;
         for batch in extra.chunks(BATCH) {
             let _locks = self.writes.lock_all(batch.iter().map(String::as_str)).await;
             // Registered meanwhile (under its lock): not an extra after all.
-            let gone: Vec<&String> = batch
-                .iter()
-                .filter(|id| self.local.record(id).is_none())
-                .collect();
+            let gone: Vec<&String> = batch.iter().filter(|id| !self.local.contains(id)).collect();
             if gone.is_empty() {
                 continue;
             }

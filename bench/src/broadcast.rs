@@ -1,0 +1,153 @@
+//! Broadcast: S subscribers in one room, one publisher sending to the
+//! room at a fixed rate; counts what arrives and how late.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::time::MissedTickBehavior;
+
+use crate::idle::open_many;
+use crate::server::{Binaries, Server};
+use crate::stats::Samples;
+use crate::wire::{Conn, Dialect, stamp};
+
+const ROOM: &str = "bench";
+
+/// What one broadcast run is.
+#[derive(Clone, Copy)]
+pub struct BroadcastRun {
+    pub subscribers: usize,
+    /// Messages per second the publisher sends to the room.
+    pub rate: f64,
+    pub duration: Duration,
+    pub payload: usize,
+}
+
+/// What one broadcast run measured.
+pub struct BroadcastResult {
+    pub deliveries_per_s: f64,
+    /// Share of the deliveries due (subscribers x messages meant to be
+    /// sent) that arrived within the grace period.
+    pub delivered: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// CPU time over the run, as a share of one core: the server's and
+    /// the load generator's (a load generator near 1.0 is the limit).
+    pub server_cores: f64,
+    pub load_generator_cores: f64,
+}
+
+impl BroadcastResult {
+    /// The bar of the broadcast goal: at least 99.9 % delivered, p99 at
+    /// most 250 ms.
+    pub fn sustained(&self) -> bool {
+        self.delivered >= 0.999 && self.p99_ms <= 250.0
+    }
+}
+
+/// How long after the last send late deliveries still count.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// Runs one broadcast measurement against a fresh server.
+pub async fn run(
+    binaries: &Binaries,
+    dialect: Dialect,
+    run: BroadcastRun,
+) -> anyhow::Result<BroadcastResult> {
+    let server = Server::start(binaries, dialect).await?;
+    let subscribers = open_many(dialect, server.addr, run.subscribers, false).await?;
+    let subscribers = join_all(subscribers).await?;
+    let mut publisher = Conn::open(dialect, server.addr, crate::idle::next_source(), false).await?;
+
+    let epoch = Instant::now();
+    let planned = (run.rate * run.duration.as_secs_f64()).round() as u64;
+    let end = tokio::time::Instant::now() + run.duration + GRACE;
+    let mut tasks = Vec::with_capacity(subscribers.len());
+    let arrived = Arc::new(AtomicU64::new(0));
+    for conn in subscribers {
+        let mut conn = conn.into_subscriber();
+        let arrived = arrived.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Samples::default();
+            let mut stamps = Vec::new();
+            let mut count = 0;
+            // One timer for the whole run, not one per message.
+            let deadline = tokio::time::sleep_until(end);
+            tokio::pin!(deadline);
+            while count < planned {
+                tokio::select! {
+                    read = conn.read_stamps(&mut stamps) => read?,
+                    () = &mut deadline => break,
+                }
+                let now_us = epoch.elapsed().as_micros() as u64;
+                for sent_us in stamps.drain(..) {
+                    samples.push(Duration::from_micros(now_us.saturating_sub(sent_us)));
+                    count += 1;
+                }
+            }
+            arrived.fetch_add(count, Ordering::Relaxed);
+            anyhow::Ok(samples)
+        }));
+    }
+
+    let pad = "x".repeat(run.payload);
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / run.rate));
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let server_cpu = server.cpu_time()?;
+    let own_cpu = crate::server::own_cpu_time();
+    for _ in 0..planned {
+        ticks.tick().await;
+        let sent_us = epoch.elapsed().as_micros() as u64;
+        publisher.publish(ROOM, json!(stamp(sent_us, &pad))).await?;
+    }
+    let mut samples = Samples::default();
+    for task in tasks {
+        samples.extend(task.await??);
+    }
+    let elapsed = started.elapsed();
+    let server_cores =
+        server.cpu_time()?.saturating_sub(server_cpu).as_secs_f64() / elapsed.as_secs_f64();
+    let load_generator_cores = crate::server::own_cpu_time()
+        .saturating_sub(own_cpu)
+        .as_secs_f64()
+        / elapsed.as_secs_f64();
+    publisher.close().await;
+    server.stop().await;
+    let due = (planned * run.subscribers as u64).max(1);
+    let arrived = arrived.load(Ordering::Relaxed);
+    Ok(BroadcastResult {
+        deliveries_per_s: arrived as f64 / elapsed.min(run.duration + GRACE).as_secs_f64(),
+        delivered: arrived as f64 / due as f64,
+        p50_ms: samples.percentile_ms(50.0),
+        p99_ms: samples.percentile_ms(99.0),
+        server_cores,
+        load_generator_cores,
+    })
+}
+
+/// Joins every connection to the room, 200 at a time.
+async fn join_all(conns: Vec<Conn>) -> anyhow::Result<Vec<Conn>> {
+    let mut joined = Vec::with_capacity(conns.len());
+    let mut conns = conns.into_iter();
+    loop {
+        let batch: Vec<Conn> = conns.by_ref().take(200).collect();
+        if batch.is_empty() {
+            return Ok(joined);
+        }
+        let tasks: Vec<_> = batch
+            .into_iter()
+            .map(|mut conn| {
+                tokio::spawn(async move {
+                    conn.join(ROOM).await?;
+                    anyhow::Ok(conn)
+                })
+            })
+            .collect();
+        for task in tasks {
+            joined.push(task.await??);
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! `all`: every measurement for every server, interleaved, and the
+//! markdown table of medians with the goals beside them.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::broadcast::{self, BroadcastResult, BroadcastRun};
+use crate::echo::{self, EchoRun};
+use crate::idle;
+use crate::server::{self, Binaries};
+use crate::stats::median;
+use crate::wire::Dialect;
+
+const SERVERS: [Dialect; 3] = [
+    Dialect::SignalrJson,
+    Dialect::SignalrMessagePack,
+    Dialect::SocketIo,
+];
+
+/// How much `all` runs.
+pub struct Plan {
+    /// Interleaved runs per server for echo and idle (medians taken).
+    pub pairs: usize,
+    pub idle_connections: usize,
+    pub subscribers: usize,
+}
+
+/// Per server: the runs' values of one figure.
+#[derive(Default)]
+struct Column {
+    echo_rate: Vec<f64>,
+    echo_cpu: Vec<f64>,
+    echo_p50: Vec<f64>,
+    echo_p99: Vec<f64>,
+    echo_load: Vec<f64>,
+    idle_kib: Vec<f64>,
+    setups: Vec<f64>,
+    /// The best sustained broadcast step.
+    broadcast: Option<(f64, BroadcastResult)>,
+    /// The first step that was not sustained.
+    broadcast_failed: Option<(f64, BroadcastResult)>,
+}
+
+/// Message rates the broadcast search tries, lowest first.
+fn broadcast_rates() -> impl Iterator<Item = f64> {
+    std::iter::successors(Some(10.0_f64), |r| Some((r * 1.5).round())).take_while(|r| *r <= 2000.0)
+}
+
+/// Runs the plan and returns the table.
+pub async fn run_all(binaries: &Binaries, plan: Plan) -> anyhow::Result<String> {
+    let mut columns: Vec<Column> = SERVERS.iter().map(|_| Column::default()).collect();
+    let echo_run = EchoRun {
+        connections: 100,
+        payload: 64,
+        warmup: Duration::from_secs(1),
+        measure: Duration::from_secs(5),
+    };
+    for pair in 1..=plan.pairs {
+        for (dialect, column) in SERVERS.iter().zip(&mut columns) {
+            eprintln!("echo {pair}/{}: {}", plan.pairs, dialect.name());
+            let r = echo::run(binaries, *dialect, echo_run).await?;
+            eprintln!(
+                "    {:.0} round trips/s, {:.1} us CPU each",
+                r.round_trips_per_s, r.cpu_us_per_round_trip
+            );
+            column.echo_rate.push(r.round_trips_per_s);
+            column.echo_cpu.push(r.cpu_us_per_round_trip);
+            column.echo_p50.push(r.p50_ms);
+            column.echo_p99.push(r.p99_ms);
+            column.echo_load.push(r.load_generator_cores);
+        }
+    }
+    for pair in 1..=plan.pairs {
+        for (dialect, column) in SERVERS.iter().zip(&mut columns) {
+            eprintln!("idle {pair}/{}: {}", plan.pairs, dialect.name());
+            let r = idle::run(binaries, *dialect, plan.idle_connections).await?;
+            eprintln!(
+                "    {:.1} KiB per connection, {:.0} setups/s",
+                r.kib_per_connection(),
+                r.setups_per_s
+            );
+            column.idle_kib.push(r.kib_per_connection());
+            column.setups.push(r.setups_per_s);
+        }
+    }
+    // Broadcast: raise the rate step by step, each server until its first
+    // step that is not sustained; the steps interleave the servers.
+    for rate in broadcast_rates() {
+        let mut any = false;
+        for (dialect, column) in SERVERS.iter().zip(&mut columns) {
+            if column.broadcast_failed.is_some() {
+                continue;
+            }
+            any = true;
+            eprintln!(
+                "broadcast {rate} msg/s to {}: {}",
+                plan.subscribers,
+                dialect.name()
+            );
+            let run = BroadcastRun {
+                subscribers: plan.subscribers,
+                rate,
+                duration: Duration::from_secs(5),
+                payload: 64,
+            };
+            let r = broadcast::run(binaries, *dialect, run).await?;
+            eprintln!(
+                "    {:.0} deliveries/s, {:.3} % delivered, p99 {:.1} ms",
+                r.deliveries_per_s,
+                r.delivered * 100.0,
+                r.p99_ms
+            );
+            if r.sustained() {
+                column.broadcast = Some((rate, r));
+            } else {
+                column.broadcast_failed = Some((rate, r));
+            }
+        }
+        if !any {
+            break;
+        }
+    }
+    Ok(table(&mut columns, &plan))
+}
+
+fn table(columns: &mut [Column], plan: &Plan) -> String {
+    let mut out = String::new();
+    let cores = server::online_cores();
+    let pinning = if server::pinned() {
+        "server on core 0, load generator on core 1"
+    } else {
+        "one core shared by server and load generator"
+    };
+    let _ = writeln!(
+        out,
+        "wasmhub-bench all, {}: {cores} cores ({pinning}), {} interleaved runs per server, medians; \
+         open-files limit {}.\n",
+        today(),
+        plan.pairs,
+        server::open_files_limit()
+    );
+    let _ = writeln!(
+        out,
+        "| measure | wasmhub JSON | wasmhub MessagePack | socketioxide | JSON / peer | goal |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
+    let mut row = |name: &str, figure: &dyn Fn(&mut Column) -> f64, digits: usize, goal: &str| {
+        let values: Vec<f64> = columns.iter_mut().map(figure).collect();
+        let ratio = if values[2] > 0.0 {
+            format!("{:.2}x", values[0] / values[2])
+        } else {
+            "-".into()
+        };
+        let _ = writeln!(
+            out,
+            "| {name} | {:.digits$} | {:.digits$} | {:.digits$} | {ratio} | {goal} |",
+            values[0], values[1], values[2]
+        );
+    };
+    row(
+        "echo round trips/s (100 conns, 64 B, closed loop)",
+        &|c| median(&mut c.echo_rate),
+        0,
+        ">= 1.25x",
+    );
+    row(
+        "server CPU per echo round trip (us)",
+        &|c| median(&mut c.echo_cpu),
+        1,
+        "<= 0.8x",
+    );
+    row("echo p50 (ms)", &|c| median(&mut c.echo_p50), 2, "");
+    row("echo p99 (ms)", &|c| median(&mut c.echo_p99), 2, "");
+    row(
+        "echo: load generator cores busy (1.00 = it set the rate)",
+        &|c| median(&mut c.echo_load),
+        2,
+        "",
+    );
+    let subscribers = plan.subscribers;
+    row(
+        &format!(
+            "broadcast to {subscribers}: highest sustained deliveries/s (>= 99.9 %, p99 <= 250 ms)"
+        ),
+        &|c| {
+            c.broadcast
+                .as_ref()
+                .map_or(0.0, |(_, r)| r.deliveries_per_s)
+        },
+        0,
+        ">= 2x",
+    );
+    row(
+        "  at that rate: messages/s sent",
+        &|c| c.broadcast.as_ref().map_or(0.0, |(rate, _)| *rate),
+        0,
+        "",
+    );
+    row(
+        "  at that rate: delivery p99 (ms)",
+        &|c| c.broadcast.as_ref().map_or(0.0, |(_, r)| r.p99_ms),
+        1,
+        "",
+    );
+    row(
+        "  at that rate: server CPU per delivery (us)",
+        &|c| {
+            c.broadcast.as_ref().map_or(0.0, |(_, r)| {
+                r.server_cores * 1e6 / r.deliveries_per_s.max(1.0)
+            })
+        },
+        2,
+        "",
+    );
+    row(
+        "  at that rate: load generator cores busy",
+        &|c| {
+            c.broadcast
+                .as_ref()
+                .map_or(0.0, |(_, r)| r.load_generator_cores)
+        },
+        2,
+        "",
+    );
+    row(
+        "  next step up: delivery p99 (ms)",
+        &|c| c.broadcast_failed.as_ref().map_or(0.0, |(_, r)| r.p99_ms),
+        1,
+        "",
+    );
+    let idle = plan.idle_connections;
+    row(
+        &format!("memory per idle connection at {idle} (KiB)"),
+        &|c| median(&mut c.idle_kib),
+        1,
+        "<= 8 KB",
+    );
+    row(
+        &format!("connection setups/s ({idle}, 64 in flight)"),
+        &|c| median(&mut c.setups),
+        0,
+        ">= 5,000/s",
+    );
+    out
+}
+
+/// Today's date, from `date` (no time crate for one line).
+fn today() -> String {
+    std::process::Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
