@@ -12,7 +12,7 @@ use crate::wire::{Conn, Dialect};
 const IN_FLIGHT: usize = 64;
 
 /// Connections per source address. Every connection of the process
-/// takes the next one of 127.0.0.2-251 after this many, so a run never
+/// takes the next one of 127.0.0.2-251 after this many, so a run seldom
 /// searches ports that earlier runs left in TIME_WAIT.
 const PER_SOURCE: usize = 5_000;
 
@@ -22,7 +22,9 @@ static OPENED: AtomicUsize = AtomicUsize::new(0);
 /// The source address for the next connection.
 pub fn next_source() -> Ipv4Addr {
     let n = OPENED.fetch_add(1, Ordering::Relaxed);
-    Ipv4Addr::new(127, 0, 0, 2 + ((n / PER_SOURCE) % 250) as u8)
+    // Each process starts elsewhere: the last one's TIME_WAITs stay.
+    let first = std::process::id() as usize;
+    Ipv4Addr::new(127, 0, 0, 2 + ((first + n / PER_SOURCE) % 250) as u8)
 }
 
 /// What one idle run measured.

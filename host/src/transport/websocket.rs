@@ -59,8 +59,9 @@ fn configured(upgrade: WebSocketUpgrade, services: &Services) -> WebSocketUpgrad
     let frame_limit = super::chunk_limit(&services.config);
     upgrade
         // tungstenite reserves 128 KiB per socket by default: most of an
-        // idle connection's memory. Reads grow the buffer when needed.
-        .read_buffer_size(8 << 10)
+        // idle connection's memory. Reads grow the buffer when needed
+        // (a 4 KiB read chunk comes on top of it either way).
+        .read_buffer_size(1 << 10)
         .max_message_size(frame_limit)
         .max_frame_size(frame_limit)
 }
