@@ -22,7 +22,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 
 use super::handle::{CloseReason, ConnectionEnds, ConnectionHandle, Frame};
 use super::replay::ReplayBuffer;
-use super::transport::Outbound;
+use super::transport::{Outbound, TransportClosed};
 use crate::protocol::handshake::{HubProtocol, TransferFormat};
 use crate::protocol::message::ServerMessage;
 
@@ -75,11 +75,8 @@ struct Writer<O> {
 
 impl<O: Outbound> Writer<O> {
     async fn write(&mut self, bytes: Bytes) -> Result<(), WriteFailed> {
-        match timeout(self.write_timeout, self.outbound.send(bytes, self.format)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(WriteFailed::Socket),
-            Err(_) => Err(WriteFailed::TimedOut),
-        }
+        let write_timeout = self.write_timeout;
+        within(write_timeout, self.outbound.send(bytes, self.format)).await
     }
 
     /// Writes `first` and whatever else is queued behind it (up to
@@ -115,15 +112,23 @@ impl<O: Outbound> Writer<O> {
             }
             self.outbound.flush().await
         };
-        match timeout(self.write_timeout, batch).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(WriteFailed::Socket),
-            Err(_) => Err(WriteFailed::TimedOut),
-        }
+        within(self.write_timeout, batch).await
     }
 
     async fn write_message(&mut self, message: &ServerMessage) -> Result<(), WriteFailed> {
         self.write(self.protocol.encode(message).into()).await
+    }
+}
+
+/// Runs a transport write under the write timeout.
+async fn within(
+    write_timeout: Duration,
+    write: impl Future<Output = Result<(), TransportClosed>>,
+) -> Result<(), WriteFailed> {
+    match timeout(write_timeout, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(WriteFailed::Socket),
+        Err(_) => Err(WriteFailed::TimedOut),
     }
 }
 

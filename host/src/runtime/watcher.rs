@@ -124,3 +124,38 @@ async fn settle(runtime: &Runtime, path: &Path) {
         runtime.retire(&name).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{CreateKind, DataChange, RemoveKind, RenameMode};
+
+    use super::*;
+
+    #[test]
+    fn renames_and_closes_after_writing_are_acted_on_at_once() {
+        let now = [
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+        ];
+        for kind in now {
+            assert_eq!(completes_the_file(&kind), Some(true), "{kind:?}");
+        }
+        let debounced = [
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Remove(RemoveKind::File),
+        ];
+        for kind in debounced {
+            assert_eq!(completes_the_file(&kind), Some(false), "{kind:?}");
+        }
+        let ignored = [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+        ];
+        for kind in ignored {
+            assert_eq!(completes_the_file(&kind), None, "{kind:?}");
+        }
+    }
+}
