@@ -10,6 +10,7 @@
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use futures_util::{SinkExt, StreamExt};
@@ -20,6 +21,9 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::msgpack;
+
+/// How long a connection setup or a call may take before the run fails.
+const DEADLINE: Duration = Duration::from_secs(10);
 
 /// The hub every wasmhub run talks to.
 pub const HUB: &str = "testhub";
@@ -78,6 +82,20 @@ impl Conn {
     /// handshake; for Socket.IO the WebSocket, the Engine.IO open packet
     /// and the namespace connect.
     pub async fn open(
+        dialect: Dialect,
+        server: SocketAddr,
+        source: Ipv4Addr,
+        negotiate: bool,
+    ) -> anyhow::Result<Conn> {
+        tokio::time::timeout(
+            DEADLINE,
+            Self::open_unbounded(dialect, server, source, negotiate),
+        )
+        .await
+        .with_context(|| format!("{server} did not take a connection within {DEADLINE:?}"))?
+    }
+
+    async fn open_unbounded(
         dialect: Dialect,
         server: SocketAddr,
         source: Ipv4Addr,
@@ -200,6 +218,12 @@ impl Conn {
         self.next_id += 1;
         let id = self.next_id;
         let frame = self.encode(Some(id), method, args);
+        tokio::time::timeout(DEADLINE, self.answer(id, frame))
+            .await
+            .with_context(|| format!("`{method}` got no answer within {DEADLINE:?}"))?
+    }
+
+    async fn answer(&mut self, id: u64, frame: Message) -> anyhow::Result<Value> {
         self.ws.send(frame).await?;
         loop {
             if let Some(position) = self.replies.iter().position(|(i, _)| *i == id)
