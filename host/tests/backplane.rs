@@ -135,7 +135,6 @@ async fn next_text(client: &mut Client) -> String {
     let frame = tokio::time::timeout(Duration::from_secs(10), client.ends.outbound.recv())
         .await
         .expect("a frame in time")
-        .expect("the queue is open")
         .bytes;
     client.handle.written(frame.len());
     String::from_utf8(frame[..frame.len() - 1].to_vec()).unwrap()

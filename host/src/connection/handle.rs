@@ -13,7 +13,9 @@ use std::time::Duration;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
+
+use super::outbound_queue::{OutboundQueue, QueuedFrames};
 
 use crate::protocol::handshake::HubProtocol;
 use crate::protocol::message::{Outcome, ServerMessage};
@@ -82,7 +84,7 @@ pub struct ConnectionHandle {
 struct Inner {
     /// The protocol the client chose at its handshake.
     protocol: HubProtocol,
-    tx: mpsc::UnboundedSender<Frame>,
+    frames: Arc<OutboundQueue>,
     queued_bytes: AtomicUsize,
     budget: usize,
     /// Wakes streams waiting for the client to drain its queue.
@@ -101,7 +103,7 @@ type PendingResults = HashMap<String, oneshot::Sender<Result<String, String>>>;
 /// The connection task's ends of a [`ConnectionHandle`].
 pub struct ConnectionEnds {
     /// Frames to write, in order.
-    pub outbound: mpsc::UnboundedReceiver<Frame>,
+    pub outbound: QueuedFrames,
     /// Becomes `Some` when the server decides to close the connection.
     pub close: watch::Receiver<Option<CloseReason>>,
 }
@@ -113,12 +115,12 @@ impl ConnectionHandle {
     /// A handle for a client speaking `protocol`, whose queue may hold
     /// `budget` bytes not yet written.
     pub fn new(budget: usize, protocol: HubProtocol) -> (Self, ConnectionEnds) {
-        let (tx, outbound) = mpsc::unbounded_channel();
+        let (frames, outbound) = OutboundQueue::new();
         let (close, close_rx) = watch::channel(None);
         let handle = Self {
             inner: Arc::new(Inner {
                 protocol,
-                tx,
+                frames,
                 queued_bytes: AtomicUsize::new(0),
                 budget,
                 drained: tokio::sync::Notify::new(),
@@ -191,7 +193,7 @@ impl ConnectionHandle {
             });
             return false;
         }
-        if self.inner.tx.send(frame).is_err() {
+        if self.inner.frames.push(frame).is_err() {
             self.inner.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             return false;
         }
@@ -359,7 +361,7 @@ mod tests {
         let reason = ends.close.borrow_and_update().clone().unwrap();
         assert!(reason.error.unwrap().contains("too slow"));
         assert_eq!(
-            ends.outbound.recv().await.unwrap().bytes,
+            ends.outbound.recv().await.bytes,
             Bytes::from_static(b"12345")
         );
         handle.written(5);
@@ -372,7 +374,7 @@ mod tests {
         let h = handle.clone();
         let call =
             tokio::spawn(async move { h.invoke("Result", "[]", Duration::from_secs(5)).await });
-        let frame = ends.outbound.recv().await.unwrap();
+        let frame = ends.outbound.recv().await;
         assert!(frame.trackable);
         assert_eq!(
             &frame.bytes[..],

@@ -1,23 +1,27 @@
 //! Runs one connection's invocations one at a time, in arrival order,
 //! as ASP.NET Core does by default (`MaximumParallelInvocationsPerClient`
-//! 1). It is a task of its own so that the reader keeps reading while a
-//! hub waits for this very client's answer to a client-result call
-//! (which would deadlock a single loop).
+//! 1).
 //!
-//! The queue between them is bounded in bytes, not in count, and the
-//! reader never waits for it: a client may pipeline hundreds of small
-//! calls, and one over the budget is refused at once as `Busy`, so the
-//! reader always sees Completions, Pings and Close.
+//! It is not a task of its own: the read loop polls the running call
+//! ([`Invoker::drive`]) beside the socket, so the reader keeps reading
+//! while a hub waits for this very client's answer to a client-result
+//! call, and a call costs no hop between tasks and no queue allocated up
+//! front (an idle connection holds an empty `VecDeque` and no future).
+//!
+//! The queue is bounded in bytes, not in count, and the reader never
+//! waits for it: a client may pipeline hundreds of small calls, and one
+//! over the budget is refused at once as `Busy`, so the reader always
+//! sees Completions, Pings and Close.
 
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use tokio::sync::mpsc;
-
-use super::ConnectionHandle;
-use crate::cluster::Cluster;
+use super::streaming::Shared;
 use crate::protocol::message::Outcome;
-use crate::runtime::{CallError, CallStreams, ConnectionContext, Runtime};
+use crate::runtime::{CallError, CallStreams};
 
 /// One invocation waiting to run.
 pub struct Invocation {
@@ -39,106 +43,134 @@ impl Invocation {
 /// client may send: 32 of them (1 MiB with the default 32 KiB).
 pub const QUEUED_RECORDS: usize = 32;
 
-/// The reader's end of the queue.
-pub struct Queue {
-    tx: mpsc::UnboundedSender<Invocation>,
-    queued: Arc<AtomicUsize>,
+/// A call in progress: the hub call and the Completion it sends.
+type Running = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The invocations of one connection: the one running and those waiting.
+pub struct Invoker {
+    shared: Arc<Shared>,
+    waiting: VecDeque<Invocation>,
+    waiting_bytes: usize,
     budget: usize,
+    running: Option<Running>,
 }
 
-/// Why an invocation was not queued.
-pub enum Refused {
-    /// The queue holds its budget of bytes; the invocation is handed back.
-    Busy(Invocation),
-    /// The invoker is gone (the connection is ending).
-    Closed,
-}
-
-impl Queue {
-    /// A queue holding at most `budget` bytes of waiting invocations, and
-    /// the invoker's end of it.
-    pub fn new(budget: usize) -> (Self, Waiting) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let queued = Arc::new(AtomicUsize::new(0));
-        let waiting = Waiting {
-            rx,
-            queued: queued.clone(),
-        };
-        (Self { tx, queued, budget }, waiting)
+impl Invoker {
+    /// An invoker whose waiting invocations hold at most `budget` bytes.
+    pub fn new(shared: Arc<Shared>, budget: usize) -> Self {
+        Self {
+            shared,
+            waiting: VecDeque::new(),
+            waiting_bytes: 0,
+            budget,
+            running: None,
+        }
     }
 
-    /// Queues an invocation, or refuses it without waiting.
-    pub fn offer(&self, invocation: Invocation) -> Result<(), Refused> {
+    /// Queues an invocation, or refuses it at once (the client gets a
+    /// `Busy` Completion) when the queue holds its budget.
+    pub fn offer(&mut self, invocation: Invocation) {
         let size = invocation.size();
-        if self.queued.load(Ordering::Acquire) + size > self.budget {
-            return Err(Refused::Busy(invocation));
+        if self.waiting_bytes + size > self.budget {
+            self.refuse_busy(invocation);
+            return;
         }
-        self.queued.fetch_add(size, Ordering::AcqRel);
-        self.tx.send(invocation).map_err(|_| Refused::Closed)
+        self.waiting_bytes += size;
+        self.waiting.push_back(invocation);
     }
 
-    /// The budget, for the refusal text.
-    pub fn budget(&self) -> usize {
-        self.budget
-    }
-}
-
-/// The invoker's end of the queue.
-pub struct Waiting {
-    rx: mpsc::UnboundedReceiver<Invocation>,
-    queued: Arc<AtomicUsize>,
-}
-
-impl Waiting {
-    async fn next(&mut self) -> Option<Invocation> {
-        let invocation = self.rx.recv().await?;
-        self.queued.fetch_sub(invocation.size(), Ordering::AcqRel);
-        Some(invocation)
-    }
-}
-
-/// Runs invocations until the queue closes.
-pub async fn run(
-    mut queue: Waiting,
-    runtime: Arc<Runtime>,
-    cluster: Arc<Cluster>,
-    context: Arc<ConnectionContext>,
-    handle: ConnectionHandle,
-) {
-    while let Some(invocation) = queue.next().await {
-        // Nobody would read the answer, and a hub call is not free.
-        if handle.is_closing() {
-            continue;
-        }
-        let outcome = invoke(&runtime, &cluster, &context, &invocation).await;
-        let Some(id) = invocation.invocation_id else {
-            if let Err(error) = outcome {
-                tracing::debug!(connection = %context.id, target = %invocation.target, %error, "non-blocking invocation failed");
+    /// Runs the current call and every one queued behind it, and then
+    /// waits for ever: the read loop polls it beside the socket, and
+    /// calls it again after it queued more. Dropping it between polls
+    /// loses nothing: the running call stays here.
+    pub async fn drive(&mut self) -> Infallible {
+        loop {
+            if let Some(running) = self.running.as_mut() {
+                running.await;
+                self.running = None;
+                continue;
             }
-            continue;
+            let Some(invocation) = self.waiting.pop_front() else {
+                return std::future::pending().await;
+            };
+            self.waiting_bytes -= invocation.size();
+            // Nobody would read the answer, and a hub call is not free.
+            if self.shared.handle.is_closing() {
+                continue;
+            }
+            self.running = Some(Box::pin(run(self.shared.clone(), invocation)));
+        }
+    }
+
+    /// Runs `work` while driving the calls (an upload item that waits for
+    /// its hub, a wait for the client to reconnect).
+    pub async fn alongside<T>(&mut self, work: impl Future<Output = T>) -> T {
+        tokio::select! {
+            biased;
+            out = work => out,
+            never = self.drive() => match never {},
+        }
+    }
+
+    /// The reader is done: waiting invocations are dropped, the running
+    /// call gets `bound` to end before it is dropped.
+    pub async fn finish(mut self, bound: Duration) {
+        self.waiting.clear();
+        let Some(running) = self.running.take() else {
+            return;
         };
-        let outcome = match outcome {
-            Ok(result) => Outcome::Result(result),
-            Err(error) => Outcome::Error(error.completion_text(&invocation.target)),
-        };
-        handle.complete_invocation(id, outcome);
+        if tokio::time::timeout(bound, running).await.is_err() {
+            tracing::debug!(connection = %self.shared.context.id, "a call overran its bound after the client left and was dropped");
+        }
+    }
+
+    /// An invocation beyond the queue's bound: refused at once, so the
+    /// client learns it and the reader goes on reading.
+    fn refuse_busy(&self, refused: Invocation) {
+        match refused.invocation_id {
+            Some(id) => {
+                let why = format!(
+                    "An unexpected error occurred invoking '{}' on the server. Busy: this connection's invocations waiting to run already hold {}.",
+                    refused.target,
+                    crate::config::format_bytes(self.budget)
+                );
+                self.shared
+                    .handle
+                    .complete_invocation(id, Outcome::Error(why));
+            }
+            None => {
+                tracing::debug!(connection = %self.shared.context.id, target = %refused.target, "dropped a non-blocking invocation: queue full")
+            }
+        }
     }
 }
 
-async fn invoke(
-    runtime: &Runtime,
-    cluster: &Cluster,
-    context: &Arc<ConnectionContext>,
-    invocation: &Invocation,
-) -> Result<String, CallError> {
+/// Runs one invocation and sends its Completion (none for a `send()`).
+async fn run(shared: Arc<Shared>, invocation: Invocation) {
+    let outcome = invoke(&shared, &invocation).await;
+    let Some(id) = invocation.invocation_id else {
+        if let Err(error) = outcome {
+            tracing::debug!(connection = %shared.context.id, target = %invocation.target, %error, "non-blocking invocation failed");
+        }
+        return;
+    };
+    let outcome = match outcome {
+        Ok(result) => Outcome::Result(result),
+        Err(error) => Outcome::Error(error.completion_text(&invocation.target)),
+    };
+    shared.handle.complete_invocation(id, outcome);
+}
+
+async fn invoke(shared: &Shared, invocation: &Invocation) -> Result<String, CallError> {
+    let context = &shared.context;
     // The version serving now: a swapped hub takes the next call.
-    let Some(hub) = runtime.hub(&context.hub) else {
+    let Some(hub) = shared.runtime.hub(&context.hub) else {
         return Err(CallError::Trap(format!(
             "the hub '{}' is not served any more",
             context.hub
         )));
     };
-    let user = cluster.user_of(&context.id).await;
+    let user = shared.cluster.user_of(&context.id).await;
     let call = (invocation.target.as_str(), invocation.arguments.as_str());
     hub.invoke(context, user, call, CallStreams::default())
         .await

@@ -7,11 +7,13 @@
 //!    accept or refuse it (under the hub's deadline), start the writer;
 //! 3. [`read_loop`]: read until the client leaves, breaks the protocol,
 //!    goes silent for `--client-timeout`, or the server closes it. The
-//!    reader waits for nothing but the socket, with one bounded exception:
-//!    invocations go to the [`invoker`]'s bounded queue or are refused at
-//!    once, so Completions, Pings and Close are always read; only an
-//!    upload item for a hub that is behind waits (as in ASP.NET Core), at
-//!    most `--write-timeout`, after which that call is cancelled;
+//!    reader waits for nothing but the socket and the running call, with
+//!    one bounded exception: invocations go to the [`invoker`]'s bounded
+//!    queue or are refused at once, and the call that runs is polled
+//!    beside the socket, so Completions, Pings and Close are always read;
+//!    only an upload item for a hub that is behind waits (as in ASP.NET
+//!    Core), at most `--write-timeout`, after which that call is
+//!    cancelled;
 //! 4. [`goodbye`]: fail pending client results, drop queued invocations,
 //!    tell the hub, unregister (exactly once), and give the writer one
 //!    write timeout to say Close before it is aborted.
@@ -26,6 +28,7 @@
 
 pub mod handle;
 mod invoker;
+mod outbound_queue;
 mod reader;
 mod replay;
 mod streaming;
@@ -346,9 +349,9 @@ pub(crate) enum End {
     Protocol(ProtocolError),
 }
 
-/// A connection's calls still running when its reader ends: the invoker
-/// task and the streaming calls.
-type Calls = (JoinHandle<()>, streaming::Streaming);
+/// A connection's calls still running when its reader ends: the plain
+/// invocation that runs now and the streaming calls.
+type Calls = (invoker::Invoker, streaming::Streaming);
 
 /// What the read loop reads from.
 struct Reading<I, O> {
@@ -378,25 +381,20 @@ async fn read_loop<I: Inbound, O: Outbound>(
         Some((reconnects, sequencing)) => (Some(reconnects), Some(sequencing)),
         None => (None, None),
     };
-    let (queue, invocations) =
-        invoker::Queue::new(config.max_message_size * invoker::QUEUED_RECORDS);
-    let invoker = tokio::spawn(invoker::run(
-        invocations,
-        services.runtime.clone(),
-        services.cluster.clone(),
-        live.context.clone(),
-        live.handle.clone(),
-    ));
-    let mut close = live.handle.subscribe_close();
-    let streaming = streaming::Streaming::new(streaming::Shared {
+    let shared = Arc::new(streaming::Shared {
         runtime: services.runtime.clone(),
         cluster: services.cluster.clone(),
         context: live.context.clone(),
         handle: live.handle.clone(),
         upload_wait: config.write_timeout,
     });
-    let mut reader =
-        reader::Reader::new(&live.context.id, &live.handle, queue, streaming, sequencing);
+    let mut invoker = invoker::Invoker::new(
+        shared.clone(),
+        config.max_message_size * invoker::QUEUED_RECORDS,
+    );
+    let mut close = live.handle.subscribe_close();
+    let streaming = streaming::Streaming::new(shared);
+    let mut reader = reader::Reader::new(&live.context.id, &live.handle, streaming, sequencing);
     let far = || Instant::now() + Duration::from_secs(86_400 * 365);
     // The token's expiry as a deadline; far away when there is none.
     let expires_at = expires
@@ -421,7 +419,7 @@ async fn read_loop<I: Inbound, O: Outbound>(
                 if outcome.is_err() {
                     break;
                 }
-                outcome = reader.record(&record).await;
+                outcome = dispatch(&mut reader, &mut invoker, &record).await;
             }
         }
         Err(error) => outcome = outcome.and(Err(End::Protocol(error))),
@@ -437,7 +435,7 @@ async fn read_loop<I: Inbound, O: Outbound>(
                         outcome = Err(End::Dropped);
                         break;
                     };
-                    let Some(socket) = reconnected(reconnects, &mut close).await else {
+                    let Some(socket) = invoker.alongside(reconnected(reconnects, &mut close)).await else {
                         outcome = Err(End::Dropped);
                         break;
                     };
@@ -448,7 +446,7 @@ async fn read_loop<I: Inbound, O: Outbound>(
                 match records.push(&bytes) {
                     Ok(records) => {
                         for record in records {
-                            outcome = reader.record(&record).await;
+                            outcome = dispatch(&mut reader, &mut invoker, &record).await;
                             if outcome.is_err() {
                                 break;
                             }
@@ -468,19 +466,34 @@ async fn read_loop<I: Inbound, O: Outbound>(
                     silent_until = silence();
                 }
             }
+            never = invoker.drive() => match never {},
             _ = close.changed() => outcome = Err(End::ClosedByServer),
             _ = sleep_until(silent_until) => outcome = Err(End::TimedOut),
             _ = sleep_until(expires_at), if expires.is_some() => outcome = Err(End::TokenExpired),
         }
     }
-    // Ending the reader closes the invocation queue (the invoker ends
-    // after the call it runs now) and cancels its streaming calls.
+    // Ending the reader cancels its streaming calls; goodbye drops the
+    // queued invocations and waits for the one that runs now.
     let streaming = reader.finish();
     let end = match outcome {
         Err(end) => end,
         Ok(()) => End::ClosedByServer,
     };
     (end, inbound, (invoker, streaming))
+}
+
+/// Reads one record; a plain invocation joins the invoker's queue. The
+/// running call is polled meanwhile, as the record may wait (an upload
+/// item for a hub that is behind).
+async fn dispatch(
+    reader: &mut reader::Reader<'_>,
+    invoker: &mut invoker::Invoker,
+    record: &[u8],
+) -> Result<(), End> {
+    if let Some(invocation) = invoker.alongside(reader.record(record)).await? {
+        invoker.offer(invocation);
+    }
+    Ok(())
 }
 
 async fn next_socket<I, O>(reconnects: &mut Option<Reconnects<I, O>>) -> Option<(I, O)> {
@@ -568,7 +581,7 @@ async fn goodbye<I: Inbound>(
     // Pending client results fail now; queued invocations are dropped.
     handle.disconnected();
     let call_bound = config.hub_deadline + config.invoke_timeout + Duration::from_secs(1);
-    finish_task(invoker, call_bound, "invoker").await;
+    invoker.finish(call_bound).await;
     streaming.finish(call_bound).await;
     if let Some(hub) = services.runtime.hub(&context.hub) {
         let record = services.cluster.record(&context.id).await;

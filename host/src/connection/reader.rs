@@ -1,15 +1,15 @@
 //! What the read loop does with one record: decode it in the client's
-//! protocol and hand it on without waiting (invocations to the invoker's
-//! bounded queue, Completions to the pending client results), so the
-//! reader always goes on reading.
+//! protocol and hand it on without waiting (a plain invocation back to
+//! the read loop for the invoker's bounded queue, Completions to the
+//! pending client results), so the reader always goes on reading.
 
 use tokio::sync::watch;
 
 use super::replay::InboundSequence;
 use super::streaming::{Call, Streaming};
-use super::{ConnectionHandle, End, invoker};
+use super::{ConnectionHandle, End, invoker::Invocation};
 use crate::protocol::ProtocolError;
-use crate::protocol::message::{ClientMessage, Outcome};
+use crate::protocol::message::ClientMessage;
 
 /// The reader's side of stateful reconnect: the ids of the client's
 /// messages, and what it tells the writer (the client's Acks, and how
@@ -27,7 +27,6 @@ pub(super) struct Sequencing {
 pub(super) struct Reader<'a> {
     id: &'a str,
     handle: &'a ConnectionHandle,
-    queue: invoker::Queue,
     /// Streaming calls and calls with uploads.
     streaming: Streaming,
     /// Set on connections that negotiated stateful reconnect.
@@ -50,14 +49,12 @@ impl<'a> Reader<'a> {
     pub(super) fn new(
         id: &'a str,
         handle: &'a ConnectionHandle,
-        queue: invoker::Queue,
         streaming: Streaming,
         sequencing: Option<Sequencing>,
     ) -> Self {
         Self {
             id,
             handle,
-            queue,
             streaming,
             sequencing,
         }
@@ -79,9 +76,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Handles one record. It waits only to hand an upload item to a hub
+    /// Handles one record; a plain invocation comes back, to be queued
+    /// for the invoker. It waits only to hand an upload item to a hub
     /// that is behind (bounded): the reader must keep reading.
-    pub(super) async fn record(&mut self, record: &[u8]) -> Result<(), End> {
+    pub(super) async fn record(&mut self, record: &[u8]) -> Result<Option<Invocation>, End> {
         let message = self
             .handle
             .protocol()
@@ -91,7 +89,7 @@ impl<'a> Reader<'a> {
             match &message {
                 ClientMessage::Ack { sequence_id } => {
                     sequencing.acked.send_replace(*sequence_id);
-                    return Ok(());
+                    return Ok(None);
                 }
                 ClientMessage::Sequence { sequence_id } => {
                     sequencing
@@ -99,12 +97,12 @@ impl<'a> Reader<'a> {
                         .restart_at(*sequence_id)
                         .map_err(|e| End::Protocol(ProtocolError::InvalidMessage(e.to_string())))?;
                     sequencing.awaiting_sequence = false;
-                    return Ok(());
+                    return Ok(None);
                 }
-                _ if sequencing.awaiting_sequence => return Ok(()),
+                _ if sequencing.awaiting_sequence => return Ok(None),
                 message if is_trackable(message) => {
                     if !sequencing.sequence.arrived() {
-                        return Ok(());
+                        return Ok(None);
                     }
                     sequencing
                         .processed
@@ -128,21 +126,13 @@ impl<'a> Reader<'a> {
                         stream_ids,
                         streaming: false,
                     });
-                    return Ok(());
+                    return Ok(None);
                 }
-                let invocation = invoker::Invocation {
+                Ok(Some(Invocation {
                     invocation_id,
                     target,
                     arguments,
-                };
-                match self.queue.offer(invocation) {
-                    Ok(()) => Ok(()),
-                    Err(invoker::Refused::Busy(refused)) => {
-                        self.refuse_busy(refused);
-                        Ok(())
-                    }
-                    Err(invoker::Refused::Closed) => Err(End::ClosedByServer),
-                }
+                }))
             }
             ClientMessage::StreamInvocation {
                 invocation_id,
@@ -157,14 +147,14 @@ impl<'a> Reader<'a> {
                     stream_ids,
                     streaming: true,
                 });
-                Ok(())
+                Ok(None)
             }
             ClientMessage::StreamItem {
                 invocation_id,
                 item,
             } => {
                 self.streaming.upload_item(&invocation_id, Ok(item)).await;
-                Ok(())
+                Ok(None)
             }
             ClientMessage::Completion {
                 invocation_id,
@@ -177,37 +167,19 @@ impl<'a> Reader<'a> {
                 } else {
                     self.handle.complete(&invocation_id, result);
                 }
-                Ok(())
+                Ok(None)
             }
             ClientMessage::CancelInvocation { invocation_id } => {
                 self.streaming.cancel(&invocation_id);
-                Ok(())
+                Ok(None)
             }
             ClientMessage::Close { error, .. } => Err(End::ClientClosed(error)),
             ClientMessage::Unknown(kind) => {
                 tracing::debug!(connection = %self.id, kind, "ignored a message of unknown type");
-                Ok(())
+                Ok(None)
             }
             ClientMessage::Ping | ClientMessage::Ack { .. } | ClientMessage::Sequence { .. } => {
-                Ok(())
-            }
-        }
-    }
-
-    /// An invocation beyond the queue's bound: refused at once, so the
-    /// client learns it and the reader goes on reading.
-    fn refuse_busy(&self, refused: invoker::Invocation) {
-        let why = format!(
-            "An unexpected error occurred invoking '{}' on the server. Busy: this connection's invocations waiting to run already hold {}.",
-            refused.target,
-            crate::config::format_bytes(self.queue.budget())
-        );
-        match refused.invocation_id {
-            Some(id) => {
-                self.handle.complete_invocation(id, Outcome::Error(why));
-            }
-            None => {
-                tracing::debug!(connection = %self.id, target = %refused.target, "dropped a non-blocking invocation: queue full")
+                Ok(None)
             }
         }
     }

@@ -46,7 +46,7 @@ pub struct Call {
     pub streaming: bool,
 }
 
-/// What every call of the connection shares.
+/// What every call of the connection shares, plain and streaming.
 pub struct Shared {
     pub runtime: Arc<Runtime>,
     pub cluster: Arc<Cluster>,
@@ -69,9 +69,9 @@ pub struct Streaming {
 }
 
 impl Streaming {
-    pub fn new(shared: Shared) -> Self {
+    pub fn new(shared: Arc<Shared>) -> Self {
         Self {
-            shared: Arc::new(shared),
+            shared,
             cancels: HashMap::new(),
             all: Vec::new(),
             uploads: HashMap::new(),

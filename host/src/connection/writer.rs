@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::handle::{CloseReason, ConnectionEnds, ConnectionHandle, Frame};
+use super::outbound_queue::QueuedFrames;
 use super::replay::ReplayBuffer;
 use super::transport::{Outbound, TransportClosed};
 use crate::protocol::handshake::{HubProtocol, TransferFormat};
@@ -87,7 +88,7 @@ impl<O: Outbound> Writer<O> {
     async fn write_queued(
         &mut self,
         first: Frame,
-        queue: &mut mpsc::UnboundedReceiver<Frame>,
+        queue: &mut QueuedFrames,
         mut replay: Option<&mut ReplayBuffer>,
         handle: &ConnectionHandle,
     ) -> Result<(), WriteFailed> {
@@ -106,8 +107,8 @@ impl<O: Outbound> Writer<O> {
                     break;
                 }
                 match queue.try_recv() {
-                    Ok(next) => frame = next,
-                    Err(_) => break,
+                    Some(next) => frame = next,
+                    None => break,
                 }
             }
             self.outbound.flush().await
@@ -205,8 +206,7 @@ pub async fn run<O: Outbound>(
             }
             // Past its replay budget the writer waits for acks (the
             // outbound queue's byte budget bounds the wait).
-            frame = queue.recv(), if !full => {
-                let Some(first) = frame else { return };
+            first = queue.recv(), if !full => {
                 writer.write_queued(first, &mut queue, replay.as_mut(), &handle).await
             }
             _ = sleep_until(ack_at) => {
@@ -248,7 +248,7 @@ pub async fn run<O: Outbound>(
     // Whatever was queued before the close goes out first, then the
     // Close message, all within one write timeout.
     let goodbye = async {
-        while let Ok(Frame { bytes, .. }) = queue.try_recv() {
+        while let Some(Frame { bytes, .. }) = queue.try_recv() {
             let len = bytes.len();
             let sent = writer.outbound.send(bytes, writer.format).await;
             handle.written(len);
