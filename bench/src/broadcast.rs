@@ -1,5 +1,7 @@
 //! Broadcast: S subscribers in one room, one publisher sending to the
-//! room at a fixed rate; counts what arrives and how late.
+//! room at a fixed rate; counts what arrives and how late. On a cluster
+//! the subscribers are spread evenly over the nodes and the publisher
+//! sits on the first: cross-node fan-out through the backplane.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,8 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::time::MissedTickBehavior;
 
+use crate::cluster::Cluster;
 use crate::idle::open_many;
-use crate::server::{Binaries, Server};
+use crate::server::Binaries;
 use crate::stats::Samples;
 use crate::wire::{Conn, Dialect, stamp};
 
@@ -18,6 +21,8 @@ const ROOM: &str = "bench";
 /// What one broadcast run is.
 #[derive(Clone, Copy)]
 pub struct BroadcastRun {
+    /// 1: one server; more: wasmhub nodes on a private redis-server.
+    pub nodes: usize,
     pub subscribers: usize,
     /// Messages per second the publisher sends to the room.
     pub rate: f64,
@@ -33,8 +38,9 @@ pub struct BroadcastResult {
     pub delivered: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
-    /// CPU time over the run, as a share of one core: the server's and
-    /// the load generator's (a load generator near 1.0 is the limit).
+    /// CPU time over the run, as a share of one core: the servers' (all
+    /// nodes and Redis) and the load generator's (near 1.0 it is the
+    /// limit).
     pub server_cores: f64,
     pub load_generator_cores: f64,
 }
@@ -56,10 +62,15 @@ pub async fn run(
     dialect: Dialect,
     run: BroadcastRun,
 ) -> anyhow::Result<BroadcastResult> {
-    let server = Server::start(binaries, dialect).await?;
-    let subscribers = open_many(dialect, server.addr, run.subscribers, false).await?;
-    let subscribers = join_all(subscribers).await?;
-    let mut publisher = Conn::open(dialect, server.addr, crate::idle::next_source(), false).await?;
+    let cluster = Cluster::start(binaries, dialect, run.nodes).await?;
+    let addrs = cluster.addrs();
+    let mut subscribers = Vec::with_capacity(run.subscribers);
+    for (n, addr) in addrs.iter().enumerate() {
+        // Node n takes its share; the first ones take the remainder.
+        let share = run.subscribers / addrs.len() + usize::from(n < run.subscribers % addrs.len());
+        subscribers.extend(join_all(open_many(dialect, *addr, share, false).await?).await?);
+    }
+    let mut publisher = Conn::open(dialect, addrs[0], crate::idle::next_source(), false).await?;
 
     let epoch = Instant::now();
     let planned = (run.rate * run.duration.as_secs_f64()).round() as u64;
@@ -96,7 +107,7 @@ pub async fn run(
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / run.rate));
     ticks.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let started = Instant::now();
-    let server_cpu = server.cpu_time()?;
+    let server_cpu = cluster.cpu_time()?;
     let own_cpu = crate::server::own_cpu_time();
     for _ in 0..planned {
         ticks.tick().await;
@@ -109,13 +120,13 @@ pub async fn run(
     }
     let elapsed = started.elapsed();
     let server_cores =
-        server.cpu_time()?.saturating_sub(server_cpu).as_secs_f64() / elapsed.as_secs_f64();
+        cluster.cpu_time()?.saturating_sub(server_cpu).as_secs_f64() / elapsed.as_secs_f64();
     let load_generator_cores = crate::server::own_cpu_time()
         .saturating_sub(own_cpu)
         .as_secs_f64()
         / elapsed.as_secs_f64();
     publisher.close().await;
-    server.stop().await;
+    cluster.stop().await;
     let due = (planned * run.subscribers as u64).max(1);
     let arrived = arrived.load(Ordering::Relaxed);
     Ok(BroadcastResult {

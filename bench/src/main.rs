@@ -8,12 +8,14 @@
 //! release and runs it.
 
 mod broadcast;
+mod cluster;
 mod echo;
 mod idle;
 mod msgpack;
 mod report;
 mod server;
 mod stats;
+mod whisper;
 mod wire;
 
 use std::process::ExitCode;
@@ -24,18 +26,24 @@ use anyhow::{Context as _, bail};
 use crate::broadcast::BroadcastRun;
 use crate::echo::EchoRun;
 use crate::server::Binaries;
+use crate::whisper::WhisperRun;
 use crate::wire::Dialect;
 
 const USAGE: &str = "\
 usage:
   wasmhub-bench echo      [--server S] [--connections 100] [--payload 64] [--seconds 5]
-  wasmhub-bench broadcast [--server S] [--subscribers 5000] [--rate 20] [--seconds 5]
+  wasmhub-bench broadcast [--server S] [--subscribers 5000] [--rate 20] [--seconds 5] [--nodes 1]
   wasmhub-bench idle      [--server S] [--connections 10000]
+  wasmhub-bench whisper   [--server S] [--pairs 10] [--rate 10000] [--seconds 5]
   wasmhub-bench all       [--pairs 3] [--idle-connections 10000] [--subscribers 5000] [--out FILE]
 
   S is wasmhub-json (default), wasmhub-msgpack or socketioxide. Binaries come
   from WASMHUB_BIN, WASMHUB_HUBS and BENCH_PEER (default target/release/...,
-  target/hubs); `cargo xtask bench` builds them and runs `all`.";
+  target/hubs); `cargo xtask bench` builds them and runs `all`.
+  broadcast --nodes N (N > 1) spreads the subscribers over N wasmhub nodes on
+  a private redis-server, the publisher on the first; whisper sends from node
+  A to node B of such a pair. Both need redis-server (and `all` needs
+  redis-benchmark) on the PATH.";
 
 fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -131,6 +139,7 @@ async fn dispatch(args: Vec<String>) -> anyhow::Result<()> {
         "broadcast" => {
             let dialect = options.dialect()?;
             let run = BroadcastRun {
+                nodes: options.take("nodes", 1)?,
                 subscribers: options.take("subscribers", 5000)?,
                 rate: options.take("rate", 20.0)?,
                 duration: Duration::from_secs_f64(options.take("seconds", 5.0)?),
@@ -151,6 +160,28 @@ async fn dispatch(args: Vec<String>) -> anyhow::Result<()> {
                 } else {
                     "not sustained"
                 },
+                r.server_cores,
+                r.load_generator_cores
+            );
+        }
+        "whisper" => {
+            let dialect = options.dialect()?;
+            let run = WhisperRun {
+                pairs: options.take("pairs", 10)?,
+                rate: options.take("rate", 10_000.0)?,
+                duration: Duration::from_secs_f64(options.take("seconds", 5.0)?),
+                payload: 64,
+            };
+            options.finish()?;
+            let r = whisper::run(&binaries, dialect, run).await?;
+            println!(
+                "{}: {:.0} whispers/s node A -> node B, {:.3} % delivered, p50 {:.2} ms, p99 {:.2} ms; \
+                 cores busy: servers {:.2}, load generator {:.2}",
+                dialect.name(),
+                r.whispers_per_s,
+                r.delivered * 100.0,
+                r.p50_ms,
+                r.p99_ms,
                 r.server_cores,
                 r.load_generator_cores
             );

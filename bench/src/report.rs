@@ -5,10 +5,12 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::broadcast::{self, BroadcastResult, BroadcastRun};
+use crate::cluster::RedisServer;
 use crate::echo::{self, EchoRun};
 use crate::idle;
 use crate::server::{self, Binaries};
 use crate::stats::median;
+use crate::whisper::{self, WhisperRun};
 use crate::wire::Dialect;
 
 const SERVERS: [Dialect; 3] = [
@@ -25,6 +27,27 @@ pub struct Plan {
     pub subscribers: usize,
 }
 
+/// Nodes of the cross-node fan-out (the goal's room spans 3).
+const FANOUT_NODES: usize = 3;
+
+/// The cross-node whisper goal's load.
+const WHISPER_RUN: WhisperRun = WhisperRun {
+    pairs: 10,
+    rate: 10_000.0,
+    duration: Duration::from_secs(5),
+    payload: 64,
+};
+
+/// PUBLISH commands `redis-benchmark` sends for the reference figure.
+const REDIS_BENCHMARK_REQUESTS: u64 = 500_000;
+
+/// A rate search: the best sustained step and the first that was not.
+#[derive(Default)]
+struct Search {
+    best: Option<(f64, BroadcastResult)>,
+    failed: Option<(f64, BroadcastResult)>,
+}
+
 /// Per server: the runs' values of one figure.
 #[derive(Default)]
 struct Column {
@@ -35,10 +58,13 @@ struct Column {
     echo_load: Vec<f64>,
     idle_kib: Vec<f64>,
     setups: Vec<f64>,
-    /// The best sustained broadcast step.
-    broadcast: Option<(f64, BroadcastResult)>,
-    /// The first step that was not sustained.
-    broadcast_failed: Option<(f64, BroadcastResult)>,
+    broadcast: Search,
+    /// Cross-node: the same room spread over [`FANOUT_NODES`] nodes.
+    fanout: Search,
+    whisper_p50: Vec<f64>,
+    whisper_p99: Vec<f64>,
+    whisper_delivered: Vec<f64>,
+    whisper_cores: Vec<f64>,
 }
 
 /// Message rates the broadcast search tries, lowest first.
@@ -83,22 +109,67 @@ pub async fn run_all(binaries: &Binaries, plan: Plan) -> anyhow::Result<String> 
             column.setups.push(r.setups_per_s);
         }
     }
-    // Broadcast: raise the rate step by step, each server until its first
-    // step that is not sustained; the steps interleave the servers.
+    for pair in 1..=plan.pairs {
+        for (dialect, column) in SERVERS.iter().zip(&mut columns) {
+            if !dialect.is_wasmhub() {
+                continue;
+            }
+            eprintln!(
+                "whisper {pair}/{}: {} at {} /s, node A -> node B",
+                plan.pairs,
+                dialect.name(),
+                WHISPER_RUN.rate
+            );
+            let r = whisper::run(binaries, *dialect, WHISPER_RUN).await?;
+            eprintln!(
+                "    {:.3} % delivered, p50 {:.2} ms, p99 {:.2} ms",
+                r.delivered * 100.0,
+                r.p50_ms,
+                r.p99_ms
+            );
+            column.whisper_p50.push(r.p50_ms);
+            column.whisper_p99.push(r.p99_ms);
+            column.whisper_delivered.push(r.delivered * 100.0);
+            column.whisper_cores.push(r.server_cores);
+        }
+    }
+    search(binaries, &mut columns, 1, plan.subscribers).await?;
+    search(binaries, &mut columns, FANOUT_NODES, plan.subscribers).await?;
+    eprintln!("redis-benchmark -t publish -n {REDIS_BENCHMARK_REQUESTS}");
+    let redis = RedisServer::start().await?;
+    let redis_publish = redis.benchmark_publish(REDIS_BENCHMARK_REQUESTS).await?;
+    eprintln!("    {redis_publish:.0} PUBLISH/s");
+    Ok(table(&mut columns, &plan, redis_publish))
+}
+
+/// Broadcast to `subscribers` on `nodes` nodes: raises the rate step by
+/// step, each server until its first step that is not sustained; the
+/// steps interleave the servers (only wasmhub runs on several nodes).
+async fn search(
+    binaries: &Binaries,
+    columns: &mut [Column],
+    nodes: usize,
+    subscribers: usize,
+) -> anyhow::Result<()> {
     for rate in broadcast_rates() {
         let mut any = false;
-        for (dialect, column) in SERVERS.iter().zip(&mut columns) {
-            if column.broadcast_failed.is_some() {
+        for (dialect, column) in SERVERS.iter().zip(columns.iter_mut()) {
+            let search = if nodes == 1 {
+                &mut column.broadcast
+            } else {
+                &mut column.fanout
+            };
+            if search.failed.is_some() || (nodes > 1 && !dialect.is_wasmhub()) {
                 continue;
             }
             any = true;
             eprintln!(
-                "broadcast {rate} msg/s to {}: {}",
-                plan.subscribers,
+                "broadcast {rate} msg/s to {subscribers} on {nodes} node(s): {}",
                 dialect.name()
             );
             let run = BroadcastRun {
-                subscribers: plan.subscribers,
+                nodes,
+                subscribers,
                 rate,
                 duration: Duration::from_secs(5),
                 payload: 64,
@@ -111,19 +182,19 @@ pub async fn run_all(binaries: &Binaries, plan: Plan) -> anyhow::Result<String> 
                 r.p99_ms
             );
             if r.sustained() {
-                column.broadcast = Some((rate, r));
+                search.best = Some((rate, r));
             } else {
-                column.broadcast_failed = Some((rate, r));
+                search.failed = Some((rate, r));
             }
         }
         if !any {
-            break;
+            return Ok(());
         }
     }
-    Ok(table(&mut columns, &plan))
+    Ok(())
 }
 
-fn table(columns: &mut [Column], plan: &Plan) -> String {
+fn table(columns: &mut [Column], plan: &Plan, redis_publish: f64) -> String {
     let mut out = String::new();
     let cores = server::online_cores();
     let pinning = if server::pinned() {
@@ -184,6 +255,7 @@ fn table(columns: &mut [Column], plan: &Plan) -> String {
         ),
         &|c| {
             c.broadcast
+                .best
                 .as_ref()
                 .map_or(0.0, |(_, r)| r.deliveries_per_s)
         },
@@ -192,20 +264,20 @@ fn table(columns: &mut [Column], plan: &Plan) -> String {
     );
     row(
         "  at that rate: messages/s sent",
-        &|c| c.broadcast.as_ref().map_or(0.0, |(rate, _)| *rate),
+        &|c| c.broadcast.best.as_ref().map_or(0.0, |(rate, _)| *rate),
         0,
         "",
     );
     row(
         "  at that rate: delivery p99 (ms)",
-        &|c| c.broadcast.as_ref().map_or(0.0, |(_, r)| r.p99_ms),
+        &|c| c.broadcast.best.as_ref().map_or(0.0, |(_, r)| r.p99_ms),
         1,
         "",
     );
     row(
         "  at that rate: server CPU per delivery (us)",
         &|c| {
-            c.broadcast.as_ref().map_or(0.0, |(_, r)| {
+            c.broadcast.best.as_ref().map_or(0.0, |(_, r)| {
                 r.server_cores * 1e6 / r.deliveries_per_s.max(1.0)
             })
         },
@@ -216,6 +288,7 @@ fn table(columns: &mut [Column], plan: &Plan) -> String {
         "  at that rate: load generator cores busy",
         &|c| {
             c.broadcast
+                .best
                 .as_ref()
                 .map_or(0.0, |(_, r)| r.load_generator_cores)
         },
@@ -224,7 +297,7 @@ fn table(columns: &mut [Column], plan: &Plan) -> String {
     );
     row(
         "  next step up: delivery p99 (ms)",
-        &|c| c.broadcast_failed.as_ref().map_or(0.0, |(_, r)| r.p99_ms),
+        &|c| c.broadcast.failed.as_ref().map_or(0.0, |(_, r)| r.p99_ms),
         1,
         "",
     );
@@ -241,7 +314,87 @@ fn table(columns: &mut [Column], plan: &Plan) -> String {
         0,
         ">= 5,000/s",
     );
+    cross_node_table(&mut out, columns, plan, redis_publish);
     out
+}
+
+/// The cross-node rows: wasmhub only, beside `redis-benchmark`.
+fn cross_node_table(out: &mut String, columns: &mut [Column], plan: &Plan, redis_publish: f64) {
+    let _ = writeln!(
+        out,
+        "\nCross-node: wasmhub nodes on one private redis-server, every server process on the \
+         server core; CPU figures are all nodes and Redis together.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| cross-node measure | wasmhub JSON | wasmhub MessagePack | reference | JSON / reference | goal |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
+    let rate = WHISPER_RUN.rate;
+    let json_p99 = median(&mut columns[0].whisper_p99);
+    let msgpack_p99 = median(&mut columns[1].whisper_p99);
+    let _ = writeln!(
+        out,
+        "| whisper node A -> node B at {rate:.0}/s: p99 (ms) | {json_p99:.2} | {msgpack_p99:.2} \
+         | - | - | <= 1 ms |"
+    );
+    let mut row = |name: &str, figure: &dyn Fn(&mut Column) -> f64, digits: usize| {
+        let json = figure(&mut columns[0]);
+        let msgpack = figure(&mut columns[1]);
+        let _ = writeln!(
+            out,
+            "| {name} | {json:.digits$} | {msgpack:.digits$} | - | - | |"
+        );
+    };
+    row("  p50 (ms)", &|c| median(&mut c.whisper_p50), 2);
+    row("  delivered (%)", &|c| median(&mut c.whisper_delivered), 3);
+    row("  server cores busy", &|c| median(&mut c.whisper_cores), 2);
+    let deliveries = |c: &Column| {
+        c.fanout
+            .best
+            .as_ref()
+            .map_or(0.0, |(_, r)| r.deliveries_per_s)
+    };
+    let (json, msgpack) = (deliveries(&columns[0]), deliveries(&columns[1]));
+    let _ = writeln!(
+        out,
+        "| fan-out to {} over {FANOUT_NODES} nodes: highest sustained deliveries/s | {json:.0} | \
+         {msgpack:.0} | redis-benchmark -t publish: {redis_publish:.0}/s | {:.2}x | >= 0.5x |",
+        plan.subscribers,
+        json / redis_publish.max(1.0)
+    );
+    let mut row = |name: &str, figure: &dyn Fn(&Search) -> f64, digits: usize| {
+        let json = figure(&columns[0].fanout);
+        let msgpack = figure(&columns[1].fanout);
+        let _ = writeln!(
+            out,
+            "| {name} | {json:.digits$} | {msgpack:.digits$} | - | - | |"
+        );
+    };
+    row(
+        "  at that rate: messages/s sent",
+        &|s| s.best.as_ref().map_or(0.0, |(rate, _)| *rate),
+        0,
+    );
+    row(
+        "  at that rate: delivery p99 (ms)",
+        &|s| s.best.as_ref().map_or(0.0, |(_, r)| r.p99_ms),
+        1,
+    );
+    row(
+        "  at that rate: server CPU per delivery (us)",
+        &|s| {
+            s.best.as_ref().map_or(0.0, |(_, r)| {
+                r.server_cores * 1e6 / r.deliveries_per_s.max(1.0)
+            })
+        },
+        2,
+    );
+    row(
+        "  next step up: delivery p99 (ms)",
+        &|s| s.failed.as_ref().map_or(0.0, |(_, r)| r.p99_ms),
+        1,
+    );
 }
 
 /// Today's date, from `date` (no time crate for one line).

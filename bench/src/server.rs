@@ -3,7 +3,7 @@
 //! resident memory read from /proc.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -46,23 +46,27 @@ pub struct Server {
 impl Server {
     /// Starts the server `dialect` talks to and waits for `listening on`.
     pub async fn start(binaries: &Binaries, dialect: Dialect) -> anyhow::Result<Server> {
-        let mut command = if pinned() {
-            let mut taskset = Command::new("taskset");
-            taskset.args(["-c", "0"]);
-            taskset
-        } else {
-            Command::new("env")
-        };
+        Self::start_with(binaries, dialect, &[]).await
+    }
+
+    /// [`Server::start`] with more wasmhub flags (a cluster node's).
+    pub async fn start_with(
+        binaries: &Binaries,
+        dialect: Dialect,
+        flags: &[String],
+    ) -> anyhow::Result<Server> {
+        let mut command;
         if dialect.is_wasmhub() {
             for path in [&binaries.wasmhub, &binaries.hubs] {
                 if !path.exists() {
                     bail!("missing {}: run `cargo xtask bench`", path.display());
                 }
             }
+            command = on_server_core(&binaries.wasmhub);
             command
-                .arg(&binaries.wasmhub)
                 .args(["serve", "--listen", "127.0.0.1:0", "--hubs"])
-                .arg(&binaries.hubs);
+                .arg(&binaries.hubs)
+                .args(flags);
         } else {
             if !binaries.peer.exists() {
                 bail!(
@@ -70,7 +74,8 @@ impl Server {
                     binaries.peer.display()
                 );
             }
-            command.arg(&binaries.peer).arg("127.0.0.1:0");
+            command = on_server_core(&binaries.peer);
+            command.arg("127.0.0.1:0");
         }
         let mut child = command
             .env("RUST_LOG", "warn")
@@ -100,15 +105,7 @@ impl Server {
 
     /// The server's user + system CPU time so far.
     pub fn cpu_time(&self) -> anyhow::Result<Duration> {
-        let pid = self.child.id().context("the server has exited")?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        // Fields after the `(comm)`: state is field 3; utime 14, stime 15.
-        let rest = stat.rsplit_once(')').context("/proc stat")?.1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-        // SAFETY: sysconf has no preconditions.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-        Ok(Duration::from_micros(ticks * 1_000_000 / per_second))
+        cpu_time_of(&self.child)
     }
 
     /// Resident memory in KiB.
@@ -126,6 +123,31 @@ impl Server {
     pub async fn stop(mut self) {
         self.child.kill().await.ok();
     }
+}
+
+/// A command for `program` that runs on core 0, away from the load
+/// generator, when the machine has two cores.
+pub fn on_server_core(program: &Path) -> Command {
+    if pinned() {
+        let mut taskset = Command::new("taskset");
+        taskset.args(["-c", "0"]).arg(program);
+        taskset
+    } else {
+        Command::new(program)
+    }
+}
+
+/// A child's user + system CPU time so far, from /proc.
+pub fn cpu_time_of(child: &Child) -> anyhow::Result<Duration> {
+    let pid = child.id().context("the server has exited")?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the `(comm)`: state is field 3; utime 14, stime 15.
+    let rest = stat.rsplit_once(')').context("/proc stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Ok(Duration::from_micros(ticks * 1_000_000 / per_second))
 }
 
 /// Whether server and load generator sit on separate cores.

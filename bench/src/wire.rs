@@ -7,6 +7,8 @@
 //! `AddToGroup` of the caller's id / `join` with an ack) and `publish`
 //! (testhub `SendToGroup(room, "msg", data)` / `send`), and a room member
 //! receives `msg` with the data either way, read by a [`Subscriber`].
+//! `whisper` (testhub `SendToConnection`) is wasmhub's alone: the
+//! peer has no cluster here.
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -171,14 +173,21 @@ impl Conn {
         self.call(method, vec![json!(data)]).await
     }
 
+    /// The connection's id (wasmhub), asked of the server once.
+    pub async fn connection_id(&mut self) -> anyhow::Result<String> {
+        if let Some(id) = &self.connection_id {
+            return Ok(id.clone());
+        }
+        let id = self.call("GetCallerConnectionId", vec![]).await?;
+        let id = id.as_str().context("connection id")?.to_owned();
+        self.connection_id = Some(id.clone());
+        Ok(id)
+    }
+
     /// Joins `room`; returns when the server has confirmed it.
     pub async fn join(&mut self, room: &str) -> anyhow::Result<()> {
         if self.dialect.is_wasmhub() {
-            if self.connection_id.is_none() {
-                let id = self.call("GetCallerConnectionId", vec![]).await?;
-                self.connection_id = Some(id.as_str().context("connection id")?.to_owned());
-            }
-            let id = self.connection_id.clone().unwrap_or_default();
+            let id = self.connection_id().await?;
             self.call("AddToGroup", vec![json!(id), json!(room)])
                 .await?;
         } else {
@@ -194,6 +203,16 @@ impl Conn {
         } else {
             self.encode(None, "send", vec![json!(room), data])
         };
+        self.ws.send(frame).await?;
+        Ok(())
+    }
+
+    /// Sends `data` as `msg` to one connection, wherever in the cluster
+    /// it is (wasmhub only), without waiting.
+    pub async fn whisper(&mut self, connection_id: &str, data: Value) -> anyhow::Result<()> {
+        anyhow::ensure!(self.dialect.is_wasmhub(), "whisper is a wasmhub run");
+        let args = vec![json!(connection_id), json!("msg"), data];
+        let frame = self.encode(None, "SendToConnection", args);
         self.ws.send(frame).await?;
         Ok(())
     }

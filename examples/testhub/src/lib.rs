@@ -48,6 +48,7 @@ impl Hub for TestHub {
             .method("AddToGroup", add_to_group)
             .method("RemoveFromGroup", remove_from_group)
             .method("SendToGroup", send_to_group)
+            .method("SendToConnection", send_to_connection)
             .method("GroupMembers", group_members)
             .method("ConnectionsByAttribute", connections_by_attribute)
             .method("SendToAttribute", send_to_attribute)
@@ -269,6 +270,14 @@ fn send_to_group(
     (group, method, arg): (String, String, Value),
 ) -> Result<(), HubError> {
     clients::with_group(&group).send(&method, (arg,))
+}
+
+/// One connection anywhere in the cluster: the load tool's whisper.
+fn send_to_connection(
+    _: &Context,
+    (connection_id, method, arg): (String, String, Value),
+) -> Result<(), HubError> {
+    clients::connection(&connection_id).send(&method, (arg,))
 }
 
 fn group_members(_: &Context, (group,): (String,)) -> Result<Vec<String>, HubError> {
