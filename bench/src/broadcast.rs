@@ -1,7 +1,8 @@
-//! Broadcast: S subscribers in one room, one publisher sending to the
-//! room at a fixed rate; counts what arrives and how late. On a cluster
-//! the subscribers are spread evenly over the nodes and the publisher
-//! sits on the first: cross-node fan-out through the backplane.
+//! Broadcast: S subscribers in one room, P publishers sending to the
+//! room at a fixed total rate; counts what arrives and how late. On a
+//! cluster the subscribers are spread evenly over the nodes, and so are
+//! the publishers (the first on the first node): cross-node fan-out
+//! through the backplane.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +25,9 @@ pub struct BroadcastRun {
     /// 1: one server; more: wasmhub nodes on a private redis-server.
     pub nodes: usize,
     pub subscribers: usize,
-    /// Messages per second the publisher sends to the room.
+    /// Connections that publish, taking turns.
+    pub publishers: usize,
+    /// Messages per second the publishers send to the room, together.
     pub rate: f64,
     pub duration: Duration,
     pub payload: usize,
@@ -56,6 +59,9 @@ impl BroadcastResult {
 /// How long after the last send late deliveries still count.
 const GRACE: Duration = Duration::from_secs(2);
 
+/// How often the publishers top up to the messages due by then.
+const TICK: Duration = Duration::from_millis(1);
+
 /// Runs one broadcast measurement against a fresh server.
 pub async fn run(
     binaries: &Binaries,
@@ -70,7 +76,11 @@ pub async fn run(
         let share = run.subscribers / addrs.len() + usize::from(n < run.subscribers % addrs.len());
         subscribers.extend(join_all(open_many(dialect, *addr, share, false).await?).await?);
     }
-    let mut publisher = Conn::open(dialect, addrs[0], crate::idle::next_source(), false).await?;
+    let mut publishers = Vec::with_capacity(run.publishers);
+    for n in 0..run.publishers.max(1) {
+        let addr = addrs[n % addrs.len()];
+        publishers.push(Conn::open(dialect, addr, crate::idle::next_source(), false).await?);
+    }
 
     let epoch = Instant::now();
     let planned = (run.rate * run.duration.as_secs_f64()).round() as u64;
@@ -104,15 +114,24 @@ pub async fn run(
     }
 
     let pad = "x".repeat(run.payload);
-    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / run.rate));
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let mut ticks = tokio::time::interval(TICK);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let started = Instant::now();
     let server_cpu = cluster.cpu_time()?;
     let own_cpu = crate::server::own_cpu_time();
-    for _ in 0..planned {
+    let mut sent = 0u64;
+    while sent < planned {
         ticks.tick().await;
-        let sent_us = epoch.elapsed().as_micros() as u64;
-        publisher.publish(ROOM, json!(stamp(sent_us, &pad))).await?;
+        // Catch up to the count due by now (the first one at once): the
+        // rate holds at any rate, even when a tick comes late.
+        let due = ((started.elapsed().as_secs_f64() * run.rate) as u64 + 1).min(planned);
+        while sent < due {
+            let turn = (sent % publishers.len() as u64) as usize;
+            let publisher = &mut publishers[turn];
+            let sent_us = epoch.elapsed().as_micros() as u64;
+            publisher.publish(ROOM, json!(stamp(sent_us, &pad))).await?;
+            sent += 1;
+        }
     }
     let mut samples = Samples::default();
     for task in tasks {
@@ -125,7 +144,9 @@ pub async fn run(
         .saturating_sub(own_cpu)
         .as_secs_f64()
         / elapsed.as_secs_f64();
-    publisher.close().await;
+    for publisher in publishers {
+        publisher.close().await;
+    }
     cluster.stop().await;
     let due = (planned * run.subscribers as u64).max(1);
     let arrived = arrived.load(Ordering::Relaxed);

@@ -32,7 +32,8 @@ use crate::wire::Dialect;
 const USAGE: &str = "\
 usage:
   wasmhub-bench echo      [--server S] [--connections 100] [--payload 64] [--seconds 5]
-  wasmhub-bench broadcast [--server S] [--subscribers 5000] [--rate 20] [--seconds 5] [--nodes 1]
+  wasmhub-bench broadcast [--server S] [--subscribers 5000] [--rate 20] [--seconds 5]
+                          [--nodes 1] [--publishers 1]
   wasmhub-bench idle      [--server S] [--connections 10000]
   wasmhub-bench whisper   [--server S] [--pairs 10] [--rate 10000] [--seconds 5]
   wasmhub-bench all       [--pairs 3] [--idle-connections 10000] [--subscribers 5000] [--out FILE]
@@ -40,9 +41,9 @@ usage:
   S is wasmhub-json (default), wasmhub-msgpack or socketioxide. Binaries come
   from WASMHUB_BIN, WASMHUB_HUBS and BENCH_PEER (default target/release/...,
   target/hubs); `cargo xtask bench` builds them and runs `all`.
-  broadcast --nodes N (N > 1) spreads the subscribers over N wasmhub nodes on
-  a private redis-server, the publisher on the first; whisper sends from node
-  A to node B of such a pair. Both need redis-server (and `all` needs
+  broadcast --nodes N (N > 1) spreads the subscribers and the publishers over
+  N wasmhub nodes on a private redis-server; whisper sends from node A to
+  node B of such a pair. Both need redis-server (and `all` needs
   redis-benchmark) on the PATH.";
 
 fn main() -> ExitCode {
@@ -141,6 +142,7 @@ async fn dispatch(args: Vec<String>) -> anyhow::Result<()> {
             let run = BroadcastRun {
                 nodes: options.take("nodes", 1)?,
                 subscribers: options.take("subscribers", 5000)?,
+                publishers: options.take("publishers", 1)?,
                 rate: options.take("rate", 20.0)?,
                 duration: Duration::from_secs_f64(options.take("seconds", 5.0)?),
                 payload: 64,

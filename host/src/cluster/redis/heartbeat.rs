@@ -194,7 +194,9 @@ async fn beat(backplane: &Backplane, state: &mut BeatState) -> redis::RedisResul
         }
     }
     // Calls waiting on a node that is gone fail now, whichever node swept
-    // it (it may have left the node set before this beat saw it).
+    // it (it may have left the node set before this beat saw it); its
+    // connections' remembered owner goes too.
+    backplane.owners.keep_only(&alive);
     for node in backplane.pending_nodes() {
         if !alive.contains(&node) {
             backplane.fail_pending_on(&node);

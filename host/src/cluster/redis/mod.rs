@@ -17,6 +17,7 @@ mod heartbeat;
 mod inbox;
 pub mod keys;
 mod mirror;
+mod owners;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -85,6 +86,8 @@ pub struct Backplane {
     needs_resync: AtomicBool,
     /// Orders the registry writes of each connection.
     writes: mirror::WriteLocks,
+    /// Other nodes' connections whose owner was looked up.
+    owners: owners::Owners,
     /// This process, in the heartbeat's value: tells a predecessor or a
     /// second process with the same node id from this one.
     instance: String,
@@ -135,6 +138,7 @@ impl Backplane {
             pending: Mutex::new(HashMap::new()),
             needs_resync: AtomicBool::new(false),
             writes: Default::default(),
+            owners: Default::default(),
             instance: uuid::Uuid::new_v4().simple().to_string(),
             stopping: AtomicBool::new(false),
             subscriber_wake: tokio::sync::Notify::new(),
@@ -303,16 +307,24 @@ impl Backend for Backplane {
         Ok(records)
     }
 
-    /// The node that owns a connection, if it is registered.
+    /// The node that owns a connection, if it is registered: remembered
+    /// after the first lookup (see [`owners`]).
     async fn owner_of(&self, id: &str) -> Result<Option<String>, ClusterError> {
+        if let Some(node) = self.owners.get(id) {
+            return Ok(Some(node));
+        }
         let json: Option<String> = self
             .conn()
             .get(self.keys.connection(id))
             .await
             .map_err(unavailable)?;
-        Ok(json
+        let node = json
             .and_then(|j| serde_json::from_str::<ConnectionRecord>(&j).ok())
-            .map(|r| r.node))
+            .map(|r| r.node);
+        if let Some(node) = node.as_deref().filter(|node| *node != self.node_id()) {
+            self.owners.remember(id, node);
+        }
+        Ok(node)
     }
 
     /// A send for other nodes: to one node's inbox when `node` is known,
