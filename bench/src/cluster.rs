@@ -152,6 +152,24 @@ impl RedisServer {
     }
 }
 
+/// Fails with what to install when `redis-server` or `redis-benchmark`
+/// is not on the PATH.
+pub fn check_redis_tools() -> anyhow::Result<()> {
+    for tool in ["redis-server", "redis-benchmark"] {
+        std::process::Command::new(tool)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .with_context(|| {
+                format!(
+                    "{tool} is not on the PATH (Debian: apt-get install redis-server redis-tools)"
+                )
+            })?;
+    }
+    Ok(())
+}
+
 /// The requests/s of the first result row of `redis-benchmark --csv`
 /// (after the header).
 fn parse_rate(csv: &str) -> anyhow::Result<f64> {

@@ -101,6 +101,8 @@ fn rates(room: Room) -> impl Iterator<Item = f64> {
 
 /// Runs the plan and returns the table.
 pub async fn run_all(binaries: &Binaries, plan: Plan) -> anyhow::Result<String> {
+    // The cross-node part comes last: fail now, not after minutes of load.
+    crate::cluster::check_redis_tools()?;
     let mut columns: Vec<Column> = SERVERS.iter().map(|_| Column::default()).collect();
     let echo_run = EchoRun {
         connections: 100,
@@ -401,7 +403,7 @@ fn cross_node_table(out: &mut String, columns: &mut [Column], plan: &Plan, redis
         ),
         (
             format!(
-                "{} over {FANOUT_NODES} nodes, {} publishers on every node",
+                "{} over {FANOUT_NODES} nodes, {} publishers spread over them",
                 SMALL_ROOM.subscribers, SMALL_ROOM.publishers
             ),
             |c| &c.fanout_small,

@@ -32,7 +32,7 @@ pub fn bench(extra: &[String]) -> Result<()> {
     let out_dir = target.join("bench");
     std::fs::create_dir_all(&out_dir)?;
     let release = target.join("release");
-    step("running wasmhub-bench all (about 10 minutes)");
+    step("running wasmhub-bench all (about 9 minutes)");
     let mut all = Command::new(release.join("wasmhub-bench"));
     all.current_dir(&root)
         .arg("all")
