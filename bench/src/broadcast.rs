@@ -9,12 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokio::time::MissedTickBehavior;
 
 use crate::cluster::Cluster;
 use crate::idle::open_many;
+use crate::paced::{Arrivals, CpuMeter, Pacer, collect};
 use crate::server::Binaries;
-use crate::stats::Samples;
 use crate::wire::{Conn, Dialect, stamp};
 
 const ROOM: &str = "bench";
@@ -59,9 +58,6 @@ impl BroadcastResult {
 /// How long after the last send late deliveries still count.
 const GRACE: Duration = Duration::from_secs(2);
 
-/// How often the publishers top up to the messages due by then.
-const TICK: Duration = Duration::from_millis(1);
-
 /// Runs one broadcast measurement against a fresh server.
 pub async fn run(
     binaries: &Binaries,
@@ -85,65 +81,35 @@ pub async fn run(
     let epoch = Instant::now();
     let planned = (run.rate * run.duration.as_secs_f64()).round() as u64;
     let end = tokio::time::Instant::now() + run.duration + GRACE;
-    let mut tasks = Vec::with_capacity(subscribers.len());
     let arrived = Arc::new(AtomicU64::new(0));
-    for conn in subscribers {
-        let mut conn = conn.into_subscriber();
-        let arrived = arrived.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut samples = Samples::default();
-            let mut stamps = Vec::new();
-            let mut count = 0;
-            // One timer for the whole run, not one per message.
-            let deadline = tokio::time::sleep_until(end);
-            tokio::pin!(deadline);
-            while count < planned {
-                tokio::select! {
-                    read = conn.read_stamps(&mut stamps) => read?,
-                    () = &mut deadline => break,
-                }
-                let now_us = epoch.elapsed().as_micros() as u64;
-                for sent_us in stamps.drain(..) {
-                    samples.push(Duration::from_micros(now_us.saturating_sub(sent_us)));
-                    count += 1;
-                }
-            }
-            arrived.fetch_add(count, Ordering::Relaxed);
-            anyhow::Ok(samples)
-        }));
-    }
+    let tasks: Vec<_> = subscribers
+        .into_iter()
+        .map(|conn| {
+            let arrivals = Arrivals {
+                due: planned,
+                end,
+                epoch,
+                timed_from_us: 0,
+            };
+            arrivals.spawn(conn.into_subscriber(), arrived.clone())
+        })
+        .collect();
 
     let pad = "x".repeat(run.payload);
-    let mut ticks = tokio::time::interval(TICK);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let started = Instant::now();
-    let server_cpu = cluster.cpu_time()?;
-    let own_cpu = crate::server::own_cpu_time();
-    let mut sent = 0u64;
-    while sent < planned {
-        ticks.tick().await;
-        // Catch up to the count due by now (the first one at once): the
-        // rate holds at any rate, even when a tick comes late.
-        let due = ((started.elapsed().as_secs_f64() * run.rate) as u64 + 1).min(planned);
-        while sent < due {
-            let turn = (sent % publishers.len() as u64) as usize;
+    let cpu = CpuMeter::start(&cluster)?;
+    let mut pacer = Pacer::new(run.rate, planned);
+    while let Some(batch) = pacer.due().await {
+        for n in batch {
+            let turn = (n % publishers.len() as u64) as usize;
             let publisher = &mut publishers[turn];
             let sent_us = epoch.elapsed().as_micros() as u64;
             publisher.publish(ROOM, json!(stamp(sent_us, &pad))).await?;
-            sent += 1;
         }
     }
-    let mut samples = Samples::default();
-    for task in tasks {
-        samples.extend(task.await??);
-    }
+    let mut samples = collect(tasks).await?;
     let elapsed = started.elapsed();
-    let server_cores =
-        cluster.cpu_time()?.saturating_sub(server_cpu).as_secs_f64() / elapsed.as_secs_f64();
-    let load_generator_cores = crate::server::own_cpu_time()
-        .saturating_sub(own_cpu)
-        .as_secs_f64()
-        / elapsed.as_secs_f64();
+    let (server_cores, load_generator_cores) = cpu.cores(&cluster, elapsed)?;
     for publisher in publishers {
         publisher.close().await;
     }

@@ -12,6 +12,7 @@ mod cluster;
 mod echo;
 mod idle;
 mod msgpack;
+mod paced;
 mod report;
 mod server;
 mod stats;

@@ -7,12 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokio::time::MissedTickBehavior;
 
 use crate::cluster::Cluster;
 use crate::idle::open_many;
+use crate::paced::{Arrivals, CpuMeter, Pacer, collect};
 use crate::server::Binaries;
-use crate::stats::Samples;
 use crate::wire::{Dialect, stamp};
 
 /// What one whisper run is.
@@ -47,9 +46,6 @@ const WARMUP: Duration = Duration::from_secs(1);
 /// How long after the last send late whispers still count.
 const GRACE: Duration = Duration::from_secs(2);
 
-/// How often the sender tops up to the whispers due by then.
-const TICK: Duration = Duration::from_millis(1);
-
 /// Runs one whisper measurement against a fresh two-node cluster.
 pub async fn run(
     binaries: &Binaries,
@@ -71,67 +67,37 @@ pub async fn run(
     let end = tokio::time::Instant::now() + WARMUP + run.duration + GRACE;
     let epoch = Instant::now();
     let arrived = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::with_capacity(run.pairs);
-    for (i, receiver) in receivers.into_iter().enumerate() {
-        // Whisper k goes to pair k % pairs.
-        let due = planned / run.pairs as u64 + u64::from((i as u64) < planned % run.pairs as u64);
-        let mut conn = receiver.into_subscriber();
-        let arrived = arrived.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut samples = Samples::default();
-            let mut stamps = Vec::new();
-            let mut count = 0;
-            let deadline = tokio::time::sleep_until(end);
-            tokio::pin!(deadline);
-            while count < due {
-                tokio::select! {
-                    read = conn.read_stamps(&mut stamps) => read?,
-                    () = &mut deadline => break,
-                }
-                let now_us = epoch.elapsed().as_micros() as u64;
-                for sent_us in stamps.drain(..) {
-                    if sent_us >= warm_us {
-                        samples.push(Duration::from_micros(now_us.saturating_sub(sent_us)));
-                    }
-                    count += 1;
-                }
-            }
-            arrived.fetch_add(count, Ordering::Relaxed);
-            anyhow::Ok(samples)
-        }));
-    }
+    let tasks: Vec<_> = receivers
+        .into_iter()
+        .enumerate()
+        .map(|(i, receiver)| {
+            // Whisper k goes to pair k % pairs.
+            let pairs = run.pairs as u64;
+            let arrivals = Arrivals {
+                due: planned / pairs + u64::from((i as u64) < planned % pairs),
+                end,
+                epoch,
+                timed_from_us: warm_us,
+            };
+            arrivals.spawn(receiver.into_subscriber(), arrived.clone())
+        })
+        .collect();
 
     let pad = "x".repeat(run.payload);
-    let server_cpu = cluster.cpu_time()?;
-    let own_cpu = crate::server::own_cpu_time();
-    let mut ticks = tokio::time::interval(TICK);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut sent = 0u64;
-    while sent < planned {
-        ticks.tick().await;
-        // Catch up to the count due by now: the rate holds even when a
-        // tick comes late.
-        let due = ((epoch.elapsed().as_secs_f64() * run.rate) as u64).min(planned);
-        while sent < due {
-            let pair = (sent % run.pairs as u64) as usize;
+    let cpu = CpuMeter::start(&cluster)?;
+    let mut pacer = Pacer::new(run.rate, planned);
+    while let Some(batch) = pacer.due().await {
+        for n in batch {
+            let pair = (n % run.pairs as u64) as usize;
             let sent_us = epoch.elapsed().as_micros() as u64;
             senders[pair]
                 .whisper(&ids[pair], json!(stamp(sent_us, &pad)))
                 .await?;
-            sent += 1;
         }
     }
-    let mut samples = Samples::default();
-    for task in tasks {
-        samples.extend(task.await??);
-    }
+    let mut samples = collect(tasks).await?;
     let elapsed = epoch.elapsed();
-    let server_cores =
-        cluster.cpu_time()?.saturating_sub(server_cpu).as_secs_f64() / elapsed.as_secs_f64();
-    let load_generator_cores = crate::server::own_cpu_time()
-        .saturating_sub(own_cpu)
-        .as_secs_f64()
-        / elapsed.as_secs_f64();
+    let (server_cores, load_generator_cores) = cpu.cores(&cluster, elapsed)?;
     for sender in senders {
         sender.close().await;
     }
