@@ -3,11 +3,13 @@
 //! A message flows down these modules: [`transport`] (HTTP, WebSocket) →
 //! [`protocol`] (pure codec) → [`connection`] (one task per client) →
 //! [`runtime`] (wasmtime, the hub's code) → [`cluster`] (routing and
-//! presence, in memory or across nodes). [`server`] wires them together.
+//! presence, in memory or across nodes). [`server`] wires them together;
+//! [`metrics`] counts what flows through them for `GET /metrics`.
 
 pub mod cluster;
 pub mod config;
 pub mod connection;
+pub mod metrics;
 pub mod names;
 pub use wasmhub_protocol as protocol;
 pub mod runtime;

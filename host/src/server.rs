@@ -67,6 +67,7 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
         cluster: cluster.clone(),
         config: config.clone(),
         open_connections: Default::default(),
+        metrics: crate::metrics::Metrics::new(),
     })?;
     let open_connections = state.services.open_connections.clone();
     let draining = state.draining.clone();

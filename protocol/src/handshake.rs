@@ -70,6 +70,18 @@ impl HubProtocol {
         }
     }
 
+    /// The size on the wire of a record of `len` bytes: with its
+    /// separator (JSON) or its length prefix (MessagePack, 7 bits a byte).
+    pub fn framed_len(self, len: usize) -> usize {
+        match self {
+            HubProtocol::Json => len + 1,
+            HubProtocol::MessagePack => {
+                let prefix = (usize::BITS - len.max(1).leading_zeros()).div_ceil(7) as usize;
+                len + prefix
+            }
+        }
+    }
+
     /// One server message as it goes on the wire (with its separator or
     /// length prefix).
     pub fn encode(self, message: &ServerMessage) -> Vec<u8> {
@@ -177,6 +189,15 @@ pub fn error_response(error: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn framed_lengths_count_the_separator_or_the_prefix() {
+        assert_eq!(HubProtocol::Json.framed_len(10), 11);
+        assert_eq!(HubProtocol::MessagePack.framed_len(0), 1);
+        assert_eq!(HubProtocol::MessagePack.framed_len(127), 128);
+        assert_eq!(HubProtocol::MessagePack.framed_len(128), 130);
+        assert_eq!(HubProtocol::MessagePack.framed_len(16_384), 16_387);
+    }
 
     fn ok(protocol: HubProtocol, version: i64) -> Result<Handshake, String> {
         Ok(Handshake { protocol, version })

@@ -147,7 +147,15 @@ impl Invoker {
 
 /// Runs one invocation and sends its Completion (none for a `send()`).
 async fn run(shared: Arc<Shared>, invocation: Invocation) {
+    let started = std::time::Instant::now();
     let outcome = invoke(&shared, &invocation).await;
+    let metrics = &shared.metrics;
+    metrics.metrics().invocation(
+        metrics.hub(),
+        &invocation.target,
+        started.elapsed(),
+        outcome.as_ref().err().map(CallError::kind),
+    );
     let Some(id) = invocation.invocation_id else {
         if let Err(error) = outcome {
             tracing::debug!(connection = %shared.context.id, target = %invocation.target, %error, "non-blocking invocation failed");

@@ -49,6 +49,7 @@ pub use transport::{Inbound, Outbound, TransportClosed, TransportKind};
 
 use crate::cluster::{Attributes, Cluster, ConnectionRecord};
 use crate::config::Config;
+use crate::metrics::{CloseReason as MetricsCloseReason, ConnectionMetrics};
 use crate::protocol::ProtocolError;
 use crate::protocol::framing::{HandshakeBuffer, RecordReader};
 use crate::protocol::handshake::{self, HubProtocol};
@@ -73,6 +74,7 @@ pub struct Services {
     pub config: Arc<Config>,
     /// Connection tasks running now: shutdown waits for them to finish.
     pub open_connections: Arc<AtomicUsize>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Counts a connection task while it runs.
@@ -248,6 +250,7 @@ struct Live {
     context: Arc<ConnectionContext>,
     handle: ConnectionHandle,
     writer: JoinHandle<()>,
+    metrics: Arc<ConnectionMetrics>,
     /// Removes the registration if the task ends before [`goodbye`] did.
     unregister: Unregister,
 }
@@ -280,6 +283,11 @@ async fn accept<O: Outbound>(
     services.cluster.register(record, handle.clone()).await;
     let unregister = Unregister::new(services.cluster.clone(), &context.id);
     let accepted = on_connected(services, &context).await;
+    let metrics = Arc::new(
+        services
+            .metrics
+            .connection_opened(&context.hub, kind.name()),
+    );
     let writer = tokio::spawn(writer::run(
         outbound,
         handle.clone(),
@@ -288,6 +296,7 @@ async fn accept<O: Outbound>(
             keep_alive: (!kind.has_inherent_keep_alive()).then_some(config.keep_alive),
             write_timeout: config.write_timeout,
             stateful,
+            metrics: metrics.clone(),
         },
     ));
     let live = Live {
@@ -295,6 +304,7 @@ async fn accept<O: Outbound>(
         context,
         handle,
         writer,
+        metrics,
         unregister,
     };
     match accepted {
@@ -311,6 +321,7 @@ async fn accept<O: Outbound>(
             live.handle.disconnected();
             live.unregister.now().await;
             finish_writer(live.writer, config.write_timeout).await;
+            live.metrics.closed(MetricsCloseReason::Refused);
             None
         }
     }
@@ -347,6 +358,20 @@ pub(crate) enum End {
     /// The token that authenticated the connection expired.
     TokenExpired,
     Protocol(ProtocolError),
+}
+
+impl End {
+    /// The `reason` label of the closed-connections counter.
+    fn metrics_reason(&self) -> MetricsCloseReason {
+        match self {
+            End::ClientClosed(_) => MetricsCloseReason::ClientClosed,
+            End::Dropped => MetricsCloseReason::Dropped,
+            End::ClosedByServer => MetricsCloseReason::ServerClosed,
+            End::TimedOut => MetricsCloseReason::TimedOut,
+            End::TokenExpired => MetricsCloseReason::TokenExpired,
+            End::Protocol(_) => MetricsCloseReason::ProtocolError,
+        }
+    }
 }
 
 /// A connection's calls still running when its reader ends: the plain
@@ -386,6 +411,7 @@ async fn read_loop<I: Inbound, O: Outbound>(
         cluster: services.cluster.clone(),
         context: live.context.clone(),
         handle: live.handle.clone(),
+        metrics: live.metrics.clone(),
         upload_wait: config.write_timeout,
     });
     let mut invoker = invoker::Invoker::new(
@@ -395,6 +421,7 @@ async fn read_loop<I: Inbound, O: Outbound>(
     let mut close = live.handle.subscribe_close();
     let streaming = streaming::Streaming::new(shared);
     let mut reader = reader::Reader::new(&live.context.id, &live.handle, streaming, sequencing);
+    let protocol = live.handle.protocol();
     let far = || Instant::now() + Duration::from_secs(86_400 * 365);
     // The token's expiry as a deadline; far away when there is none.
     let expires_at = expires
@@ -419,7 +446,13 @@ async fn read_loop<I: Inbound, O: Outbound>(
                 if outcome.is_err() {
                     break;
                 }
-                outcome = dispatch(&mut reader, &mut invoker, &record).await;
+                outcome = dispatch(
+                    &mut reader,
+                    &mut invoker,
+                    &record,
+                    (&live.metrics, protocol),
+                )
+                .await;
             }
         }
         Err(error) => outcome = outcome.and(Err(End::Protocol(error))),
@@ -446,7 +479,7 @@ async fn read_loop<I: Inbound, O: Outbound>(
                 match records.push(&bytes) {
                     Ok(records) => {
                         for record in records {
-                            outcome = dispatch(&mut reader, &mut invoker, &record).await;
+                            outcome = dispatch(&mut reader, &mut invoker, &record, (&live.metrics, protocol)).await;
                             if outcome.is_err() {
                                 break;
                             }
@@ -489,7 +522,9 @@ async fn dispatch(
     reader: &mut reader::Reader<'_>,
     invoker: &mut invoker::Invoker,
     record: &[u8],
+    (metrics, protocol): (&ConnectionMetrics, HubProtocol),
 ) -> Result<(), End> {
+    metrics.received(protocol.framed_len(record.len()));
     if let Some(invocation) = invoker.alongside(reader.record(record)).await? {
         invoker.offer(invocation);
     }
@@ -543,8 +578,10 @@ async fn goodbye<I: Inbound>(
         context,
         handle,
         writer,
+        metrics,
         unregister,
     } = live;
+    metrics.closed(end.metrics_reason());
     let (close, error) = match end {
         End::ClientClosed(error) => (None, error),
         End::Dropped => (

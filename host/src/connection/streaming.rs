@@ -52,6 +52,7 @@ pub struct Shared {
     pub cluster: Arc<Cluster>,
     pub context: Arc<ConnectionContext>,
     pub handle: ConnectionHandle,
+    pub metrics: Arc<crate::metrics::ConnectionMetrics>,
     /// How long the reader waits for a hub to take an upload item.
     pub upload_wait: Duration,
 }

@@ -14,6 +14,7 @@
 //! the disconnect timeout) for the socket the client reconnects on, and
 //! starts it with a Sequence message and a replay.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -24,6 +25,7 @@ use super::handle::{CloseReason, ConnectionEnds, ConnectionHandle, Frame};
 use super::outbound_queue::QueuedFrames;
 use super::replay::ReplayBuffer;
 use super::transport::{Outbound, TransportClosed};
+use crate::metrics::ConnectionMetrics;
 use crate::protocol::handshake::{HubProtocol, TransferFormat};
 use crate::protocol::message::ServerMessage;
 
@@ -35,6 +37,8 @@ pub struct WriterSettings<O> {
     pub write_timeout: Duration,
     /// Set on connections that negotiated stateful reconnect.
     pub stateful: Option<Stateful<O>>,
+    /// Counts what is written.
+    pub metrics: Arc<ConnectionMetrics>,
 }
 
 /// The writer's side of stateful reconnect.
@@ -72,12 +76,15 @@ struct Writer<O> {
     protocol: HubProtocol,
     format: TransferFormat,
     write_timeout: Duration,
+    metrics: Arc<ConnectionMetrics>,
 }
 
 impl<O: Outbound> Writer<O> {
     async fn write(&mut self, bytes: Bytes) -> Result<(), WriteFailed> {
-        let write_timeout = self.write_timeout;
-        within(write_timeout, self.outbound.send(bytes, self.format)).await
+        let (write_timeout, len) = (self.write_timeout, bytes.len());
+        within(write_timeout, self.outbound.send(bytes, self.format)).await?;
+        self.metrics.sent(1, len);
+        Ok(())
     }
 
     /// Writes `first` and whatever else is queued behind it (up to
@@ -103,6 +110,7 @@ impl<O: Outbound> Writer<O> {
                 let sent = self.outbound.feed(bytes, self.format).await;
                 handle.written(len);
                 sent?;
+                self.metrics.sent(1, len);
                 if fed == MAX_BATCH || replay.as_deref().is_some_and(ReplayBuffer::is_full) {
                     break;
                 }
@@ -158,6 +166,7 @@ pub async fn run<O: Outbound>(
         protocol,
         format: protocol.transfer_format(),
         write_timeout: settings.write_timeout,
+        metrics: settings.metrics,
     };
     let mut replay = settings
         .stateful

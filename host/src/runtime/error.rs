@@ -34,6 +34,15 @@ fn kind_and_message(error: &HubError) -> (&'static str, &str) {
 }
 
 impl CallError {
+    /// The error's kind, as the Completion's text starts with it
+    /// (`MethodNotFound`, `HubException`, `HubTrap`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Hub(error) => kind_and_message(error).0,
+            CallError::Trap(_) => "HubTrap",
+        }
+    }
+
     /// The Completion error text for a failed invocation of `method`, in
     /// the shape ASP.NET Core SignalR uses with detailed errors on.
     pub fn completion_text(&self, method: &str) -> String {

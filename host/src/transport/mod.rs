@@ -6,6 +6,7 @@
 //! - `GET | POST | DELETE /hubs/{hub}`: WebSockets, Server-Sent Events
 //!   and long polling ([`connect`]);
 //! - `GET /healthz`: the hubs this node serves ([`health`]);
+//! - `GET /metrics`: Prometheus metrics ([`metrics`]);
 //! - everything else: the `--web` directory, when there is one.
 //!
 //! Every route passes the [`cors`] layer.
@@ -16,6 +17,7 @@ mod cors;
 mod health;
 pub mod http_connection;
 mod long_polling;
+mod metrics;
 mod negotiate;
 pub mod negotiated;
 mod sse;
@@ -102,7 +104,8 @@ pub fn router(state: AppState) -> Router {
                 .delete(connect::delete_handler)
                 .layer(post_limit),
         )
-        .route("/healthz", get(health::health_handler));
+        .route("/healthz", get(health::health_handler))
+        .route("/metrics", get(metrics::metrics_handler));
     if let Some(dir) = web_dir {
         router = router
             .route_service("/chat", ServeFile::new(dir.join("index.html")))

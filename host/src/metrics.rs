@@ -1,0 +1,328 @@
+//! Prometheus metrics, served at `GET /metrics` in the text exposition
+//! format.
+//!
+//! Names carry the `wasmhub_` prefix and base units (seconds, bytes).
+//! Label sets stay bounded: hub names come from the hubs directory (the
+//! operator's), method names are kept for the first [`METHODS_PER_HUB`]
+//! methods of a hub that exist (a method the hub does not have is
+//! `_unknown`, later ones `_other`), and never is a connection id or a
+//! user a label. The hot paths hold their counters per connection
+//! ([`ConnectionMetrics`]), so a message costs atomic adds, not a label
+//! lookup.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Distinct method labels one hub gets at most.
+pub const METHODS_PER_HUB: usize = 64;
+
+/// Invocation latency buckets, seconds: a warm Rust hub call is a few
+/// microseconds, a call waiting on clients' results can take seconds.
+const INVOCATION_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0,
+];
+
+/// Why a connection ended, as the `reason` label says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client sent a Close message.
+    ClientClosed,
+    /// The socket ended without one.
+    Dropped,
+    /// The server closed it (shutdown, hub retired, slow client, refusal).
+    ServerClosed,
+    /// Nothing came from the client for the client timeout.
+    TimedOut,
+    TokenExpired,
+    ProtocolError,
+    /// The hub's on-connected refused it.
+    Refused,
+}
+
+impl CloseReason {
+    pub fn label(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "client_closed",
+            CloseReason::Dropped => "dropped",
+            CloseReason::ServerClosed => "server_closed",
+            CloseReason::TimedOut => "timed_out",
+            CloseReason::TokenExpired => "token_expired",
+            CloseReason::ProtocolError => "protocol_error",
+            CloseReason::Refused => "refused",
+        }
+    }
+}
+
+/// The host's metrics, one set per process.
+pub struct Metrics {
+    registry: Registry,
+    connections: IntGaugeVec,
+    opened: IntCounterVec,
+    closed: IntCounterVec,
+    received_messages: IntCounterVec,
+    received_bytes: IntCounterVec,
+    sent_messages: IntCounterVec,
+    sent_bytes: IntCounterVec,
+    invocations: IntCounterVec,
+    invocation_seconds: HistogramVec,
+    invocation_errors: IntCounterVec,
+    /// Per hub, the methods that have a label of their own.
+    methods: Mutex<HashMap<String, HashSet<String>>>,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        let registry = Registry::new();
+        fn counters(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+            let family = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(family.clone()))
+                .expect("metric registered once");
+            family
+        }
+        let connections = IntGaugeVec::new(
+            Opts::new("wasmhub_connections", "Connections open now."),
+            &["hub", "transport"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(connections.clone()))
+            .expect("metric registered once");
+        let invocation_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "wasmhub_invocation_duration_seconds",
+                "Time from an invocation's start to its result, in seconds.",
+            )
+            .buckets(INVOCATION_BUCKETS.to_vec()),
+            &["hub", "method"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(invocation_seconds.clone()))
+            .expect("metric registered once");
+        Arc::new(Metrics {
+            connections,
+            opened: counters(
+                &registry,
+                "wasmhub_connections_opened_total",
+                "Connections whose handshake was answered (a refusal by the hub's on-connected then closes one with reason refused).",
+                &["hub", "transport"],
+            ),
+            closed: counters(
+                &registry,
+                "wasmhub_connections_closed_total",
+                "Accepted connections that ended, by why.",
+                &["hub", "reason"],
+            ),
+            received_messages: counters(
+                &registry,
+                "wasmhub_messages_received_total",
+                "Hub protocol messages received from clients (pings included).",
+                &["hub"],
+            ),
+            received_bytes: counters(
+                &registry,
+                "wasmhub_received_bytes_total",
+                "Bytes of hub protocol messages received from clients, framing included (separator or length prefix).",
+                &["hub"],
+            ),
+            sent_messages: counters(
+                &registry,
+                "wasmhub_messages_sent_total",
+                "Hub protocol messages written to clients (pings included).",
+                &["hub"],
+            ),
+            sent_bytes: counters(
+                &registry,
+                "wasmhub_sent_bytes_total",
+                "Bytes of hub protocol messages written to clients, framing included (separator or length prefix).",
+                &["hub"],
+            ),
+            invocations: counters(
+                &registry,
+                "wasmhub_invocations_total",
+                "Client invocations of hub methods that ran (refused ones not included).",
+                &["hub", "method"],
+            ),
+            invocation_seconds,
+            invocation_errors: counters(
+                &registry,
+                "wasmhub_invocation_errors_total",
+                "Invocations that ended in an error, by the error's kind.",
+                &["hub", "method", "kind"],
+            ),
+            registry,
+            methods: Mutex::default(),
+        })
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Encoding into a Vec fails only on an invalid family, which
+        // `new` cannot make.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Counts a connection accepted on `hub` over `transport`; the
+    /// returned counters go with it until [`ConnectionMetrics::closed`].
+    pub fn connection_opened(self: &Arc<Self>, hub: &str, transport: &str) -> ConnectionMetrics {
+        self.opened.with_label_values(&[hub, transport]).inc();
+        let open = self.connections.with_label_values(&[hub, transport]);
+        open.inc();
+        ConnectionMetrics {
+            metrics: self.clone(),
+            hub: hub.to_owned(),
+            open,
+            counted_closed: AtomicBool::new(false),
+            received_messages: self.received_messages.with_label_values(&[hub]),
+            received_bytes: self.received_bytes.with_label_values(&[hub]),
+            sent_messages: self.sent_messages.with_label_values(&[hub]),
+            sent_bytes: self.sent_bytes.with_label_values(&[hub]),
+        }
+    }
+
+    /// Counts one invocation of `method` on `hub` that took `took`;
+    /// `error_kind` is the error's kind when it failed (`MethodNotFound`,
+    /// `HubTrap`, ...).
+    pub fn invocation(&self, hub: &str, method: &str, took: Duration, error_kind: Option<&str>) {
+        let method = self.method_label(hub, method, error_kind);
+        self.invocations.with_label_values(&[hub, method]).inc();
+        self.invocation_seconds
+            .with_label_values(&[hub, method])
+            .observe(took.as_secs_f64());
+        if let Some(kind) = error_kind {
+            self.invocation_errors
+                .with_label_values(&[hub, method, kind])
+                .inc();
+        }
+    }
+
+    /// The label for `method`: its own name while the hub has room for
+    /// one more, `_unknown` for a method the hub does not have.
+    fn method_label<'a>(&self, hub: &str, method: &'a str, error_kind: Option<&str>) -> &'a str {
+        if error_kind == Some("MethodNotFound") {
+            return "_unknown";
+        }
+        let mut methods = self.methods.lock().expect("method labels");
+        let known = methods.entry(hub.to_owned()).or_default();
+        if known.contains(method) {
+            return method;
+        }
+        if known.len() < METHODS_PER_HUB {
+            known.insert(method.to_owned());
+            return method;
+        }
+        "_other"
+    }
+}
+
+/// One connection's counters, taken once when it opens. Dropped without
+/// [`ConnectionMetrics::closed`] (a task that panicked), it still leaves
+/// the open-connections gauge.
+pub struct ConnectionMetrics {
+    metrics: Arc<Metrics>,
+    hub: String,
+    open: IntGauge,
+    counted_closed: AtomicBool,
+    received_messages: IntCounter,
+    received_bytes: IntCounter,
+    sent_messages: IntCounter,
+    sent_bytes: IntCounter,
+}
+
+impl ConnectionMetrics {
+    /// A message of `len` bytes came from the client.
+    pub fn received(&self, len: usize) {
+        self.received_messages.inc();
+        self.received_bytes.inc_by(len as u64);
+    }
+
+    /// `messages` messages, `len` bytes in all, went to the client.
+    pub fn sent(&self, messages: u64, len: usize) {
+        self.sent_messages.inc_by(messages);
+        self.sent_bytes.inc_by(len as u64);
+    }
+
+    /// The connection ended for `reason` (counted once).
+    pub fn closed(&self, reason: CloseReason) {
+        if self.counted_closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.open.dec();
+        self.metrics
+            .closed
+            .with_label_values(&[self.hub.as_str(), reason.label()])
+            .inc();
+    }
+
+    /// The metrics this connection belongs to.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    pub fn hub(&self) -> &str {
+        &self.hub
+    }
+}
+
+impl Drop for ConnectionMetrics {
+    fn drop(&mut self) {
+        if !self.counted_closed.load(Ordering::Acquire) {
+            self.open.dec();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_labels_are_capped_per_hub_and_unknown_methods_share_one() {
+        let metrics = Metrics::new();
+        let ms = Duration::from_millis(1);
+        for n in 0..METHODS_PER_HUB + 5 {
+            metrics.invocation("chat", &format!("M{n}"), ms, None);
+        }
+        metrics.invocation("chat", "M0", ms, None);
+        metrics.invocation("chat", "Nope", ms, Some("MethodNotFound"));
+        let text = metrics.render();
+        assert!(text.contains(r#"wasmhub_invocations_total{hub="chat",method="M0"} 2"#));
+        assert!(text.contains(r#"wasmhub_invocations_total{hub="chat",method="_other"} 5"#));
+        assert!(text.contains(
+            r#"wasmhub_invocation_errors_total{hub="chat",kind="MethodNotFound",method="_unknown"} 1"#
+        ));
+        assert!(!text.contains("Nope"));
+    }
+
+    #[test]
+    fn a_connection_counts_while_open_and_its_close_reason_after() {
+        let metrics = Metrics::new();
+        let connection = metrics.connection_opened("chat", "WebSockets");
+        connection.received(10);
+        connection.sent(2, 30);
+        assert!(
+            metrics
+                .render()
+                .contains(r#"wasmhub_connections{hub="chat",transport="WebSockets"} 1"#)
+        );
+        connection.closed(CloseReason::Dropped);
+        let text = metrics.render();
+        assert!(text.contains(r#"wasmhub_connections{hub="chat",transport="WebSockets"} 0"#));
+        assert!(
+            text.contains(r#"wasmhub_connections_closed_total{hub="chat",reason="dropped"} 1"#)
+        );
+        assert!(text.contains(r#"wasmhub_received_bytes_total{hub="chat"} 10"#));
+        assert!(text.contains(r#"wasmhub_sent_bytes_total{hub="chat"} 30"#));
+    }
+}

@@ -1,0 +1,153 @@
+// GET /metrics: known traffic, then the exposition read by Prometheus's own
+// Python parser (prometheus_client, tests/python/parse_metrics.py), and the
+// counters checked to have moved by exactly what was sent.
+//
+// WASMHUB_PYTHON_CLIENTS names the Python that has prometheus_client (the
+// virtualenv `cargo xtask test` makes from tests/python/requirements.txt).
+
+import { describe } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { useHost, spec, eventually, withDeadline, ROOT, RS } from "./harness.mjs";
+
+const PYTHON = process.env.WASMHUB_PYTHON_CLIENTS;
+const PARSER = path.join(ROOT, "tests", "python", "parse_metrics.py");
+const HUB = "/hubs/testhub";
+
+/** The exposition parsed by prometheus_client: { types, samples }. */
+async function parse(text) {
+  if (!PYTHON) {
+    throw new Error(
+      "WASMHUB_PYTHON_CLIENTS is not set: it names a Python with prometheus_client installed " +
+        "(`cargo xtask test` makes target/tools/pyclients from tests/python/requirements.txt)",
+    );
+  }
+  const child = spawn(PYTHON, [PARSER], { stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (err += d));
+  const exited = new Promise((resolve) => child.on("close", resolve));
+  child.stdin.end(text);
+  const code = await withDeadline(exited, 10_000, "the metrics parser");
+  if (code !== 0) throw new Error(`prometheus_client refused /metrics (exit ${code}): ${err}\n${text}`);
+  return JSON.parse(out);
+}
+
+/** Scrapes and parses; `value(name, labels)` is 0 for a sample not there. */
+async function scrape(url) {
+  const res = await fetch(`${url}/metrics`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type"), /^text\/plain; version=0\.0\.4/);
+  const parsed = await parse(await res.text());
+  const value = (name, labels = {}) => {
+    const sample = parsed.samples.find(
+      (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+    );
+    return sample ? sample.value : 0;
+  };
+  return { ...parsed, value };
+}
+
+describe("metrics", () => {
+  // No pings from the server during the test: the sent count stays exact.
+  const fx = useHost(["--keep-alive", "60s"]);
+
+  spec("a raw client's messages, invocations and errors move the counters by exactly that much", async () => {
+    const before = await scrape(fx.url);
+    const raw = await fx.raw(HUB);
+    const sent = [];
+    const invoke = async (invocationId, target, args) => {
+      const record = JSON.stringify({ type: 1, invocationId, target, arguments: args });
+      sent.push(record);
+      raw.send(record + RS);
+      return raw.completion(invocationId);
+    };
+    for (let i = 0; i < 5; i++) {
+      const done = await invoke(`e${i}`, "Echo", [`hello ${i}`]);
+      assert.equal(done.result, `hello ${i}`);
+    }
+    assert.match((await invoke("t", "ThrowException", ["boom"])).error, /boom/);
+    assert.match((await invoke("u", "NoSuchMethodHere", [])).error, /NoSuchMethodHere|not found|unknown/i);
+
+    const during = await scrape(fx.url);
+    const hub = { hub: "testhub" };
+    assert.equal(during.value("wasmhub_connections", { ...hub, transport: "WebSockets" }), 1);
+    assert.equal(
+      during.value("wasmhub_connections_opened_total", { ...hub, transport: "WebSockets" }) -
+        before.value("wasmhub_connections_opened_total", { ...hub, transport: "WebSockets" }),
+      1,
+    );
+    const delta = (name, labels) => during.value(name, labels) - before.value(name, labels);
+    assert.equal(delta("wasmhub_messages_received_total", hub), 7);
+    const receivedBytes = sent.reduce((n, r) => n + Buffer.byteLength(r) + 1, 0);
+    assert.equal(delta("wasmhub_received_bytes_total", hub), receivedBytes);
+    // The handshake answer and seven Completions.
+    assert.equal(delta("wasmhub_messages_sent_total", hub), 8);
+    const sentBytes = raw.records.all.reduce((n, r) => n + Buffer.byteLength(r) + 1, 0);
+    assert.equal(delta("wasmhub_sent_bytes_total", hub), sentBytes);
+    assert.equal(delta("wasmhub_invocations_total", { ...hub, method: "Echo" }), 5);
+    assert.equal(delta("wasmhub_invocation_duration_seconds_count", { ...hub, method: "Echo" }), 5);
+    assert.ok(delta("wasmhub_invocation_duration_seconds_sum", { ...hub, method: "Echo" }) > 0);
+    assert.equal(
+      delta("wasmhub_invocation_errors_total", { ...hub, method: "ThrowException", kind: "HubException" }),
+      1,
+    );
+    // A method the hub does not have is no label of its own.
+    assert.equal(
+      delta("wasmhub_invocation_errors_total", { ...hub, method: "_unknown", kind: "MethodNotFound" }),
+      1,
+    );
+    assert.ok(!during.samples.some((s) => s.labels.method === "NoSuchMethodHere"));
+    assert.equal(during.types.wasmhub_invocation_duration_seconds, "histogram");
+    assert.equal(during.types.wasmhub_connections, "gauge");
+
+    // A Close message from the client: the connection leaves the gauge
+    // and is counted closed by the client.
+    raw.send(JSON.stringify({ type: 7 }) + RS);
+    await eventually(
+      () => scrape(fx.url),
+      (after) => after.value("wasmhub_connections", { ...hub, transport: "WebSockets" }) === 0,
+      10_000,
+      "the connection to leave wasmhub_connections",
+    );
+    const after = await scrape(fx.url);
+    assert.equal(
+      after.value("wasmhub_connections_closed_total", { ...hub, reason: "client_closed" }) -
+        before.value("wasmhub_connections_closed_total", { ...hub, reason: "client_closed" }),
+      1,
+    );
+    // The Close counts as a message received.
+    assert.equal(after.value("wasmhub_messages_received_total", hub) - before.value("wasmhub_messages_received_total", hub), 8);
+  });
+
+  spec("the official JavaScript client over WebSockets and long polling, in JSON and MessagePack", async () => {
+    const before = await scrape(fx.url);
+    const rows = [
+      { transport: "WebSockets", protocol: "json" },
+      { transport: "WebSockets", protocol: "messagepack" },
+      { transport: "LongPolling", protocol: "json" },
+    ];
+    for (const row of rows) {
+      const conn = await fx.connect(HUB, row);
+      for (let i = 0; i < 3; i++) assert.equal(await conn.invoke("Echo", "x"), "x");
+      await conn.stop();
+    }
+    const hub = { hub: "testhub" };
+    const { value: after } = await eventually(
+      () => scrape(fx.url),
+      (m) =>
+        ["WebSockets", "LongPolling"].every(
+          (transport) => m.value("wasmhub_connections", { ...hub, transport }) === 0,
+        ),
+      10_000,
+      "the clients to leave wasmhub_connections",
+    );
+    const delta = (name, labels) => after.value(name, labels) - before.value(name, labels);
+    assert.equal(delta("wasmhub_invocations_total", { ...hub, method: "Echo" }), 9);
+    assert.equal(delta("wasmhub_connections_opened_total", { ...hub, transport: "WebSockets" }), 2);
+    assert.equal(delta("wasmhub_connections_opened_total", { ...hub, transport: "LongPolling" }), 1);
+    assert.equal(delta("wasmhub_connections_closed_total", { ...hub, reason: "client_closed" }), 3);
+  });
+});
