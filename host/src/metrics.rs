@@ -74,6 +74,8 @@ pub struct Metrics {
     invocations: IntCounterVec,
     invocation_seconds: HistogramVec,
     invocation_errors: IntCounterVec,
+    /// The hub runtime's families.
+    pub hubs: HubMetrics,
     /// Per hub, the methods that have a label of their own.
     methods: Mutex<HashMap<String, HashSet<String>>>,
 }
@@ -83,6 +85,13 @@ impl Metrics {
         let registry = Registry::new();
         fn counters(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
             let family = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(family.clone()))
+                .expect("metric registered once");
+            family
+        }
+        fn gauges(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+            let family = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
             registry
                 .register(Box::new(family.clone()))
                 .expect("metric registered once");
@@ -159,6 +168,44 @@ impl Metrics {
                 "Invocations that ended in an error, by the error's kind.",
                 &["hub", "method", "kind"],
             ),
+            hubs: HubMetrics {
+                instances_created: counters(
+                    &registry,
+                    "wasmhub_hub_instances_created_total",
+                    "Hub instances made (instantiate and init), failed ones included.",
+                    &["hub"],
+                ),
+                instances_warm: gauges(
+                    &registry,
+                    "wasmhub_hub_instances_warm",
+                    "Warm hub instances waiting for a call, of the version serving.",
+                    &["hub"],
+                ),
+                instances_recycled: counters(
+                    &registry,
+                    "wasmhub_hub_instances_recycled_total",
+                    "Instances dropped after a call, by why: max_calls (instance-max-calls reached), memory (grew past half the cap), trap (the call trapped), pool_full.",
+                    &["hub", "reason"],
+                ),
+                traps: counters(
+                    &registry,
+                    "wasmhub_hub_traps_total",
+                    "Hub calls that trapped, by kind: deadline, memory, panic, other.",
+                    &["hub", "kind"],
+                ),
+                swaps: counters(
+                    &registry,
+                    "wasmhub_hub_swaps_total",
+                    "Hub files loaded: applied (a new version serves) or refused (the old one keeps serving).",
+                    &["hub", "result"],
+                ),
+                serving: gauges(
+                    &registry,
+                    "wasmhub_hub_serving_info",
+                    "1 for the version each hub serves, by the sha256 of its file.",
+                    &["hub", "sha256"],
+                ),
+            },
             registry,
             methods: Mutex::default(),
         })
@@ -223,6 +270,32 @@ impl Metrics {
             return method;
         }
         "_other"
+    }
+}
+
+/// The hub runtime's metrics: instances, traps, swaps.
+pub struct HubMetrics {
+    pub instances_created: IntCounterVec,
+    pub instances_warm: IntGaugeVec,
+    pub instances_recycled: IntCounterVec,
+    pub traps: IntCounterVec,
+    pub swaps: IntCounterVec,
+    serving: IntGaugeVec,
+}
+
+impl HubMetrics {
+    /// `sha256` now serves `hub` (in place of `previous`, if any).
+    pub fn serving(&self, hub: &str, sha256: &str, previous: Option<&str>) {
+        if let Some(previous) = previous {
+            let _ = self.serving.remove_label_values(&[hub, previous]);
+        }
+        self.serving.with_label_values(&[hub, sha256]).set(1);
+    }
+
+    /// `hub` is served no more.
+    pub fn retired(&self, hub: &str, sha256: &str) {
+        let _ = self.serving.remove_label_values(&[hub, sha256]);
+        let _ = self.instances_warm.remove_label_values(&[hub]);
     }
 }
 

@@ -47,11 +47,13 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
         max_outbound_message: config.outbound_buffer,
     };
     let cache = CompileCache::new(config.compile_cache.clone());
+    let metrics = crate::metrics::Metrics::new();
     let runtime = Arc::new(Runtime::new(
         cluster.clone(),
         limits,
         config.invoke_timeout,
         cache,
+        metrics.clone(),
     )?);
     let loaded = runtime.load_dir(&config.hubs_dir).await?;
     let _watch = match config.watch {
@@ -67,7 +69,7 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
         cluster: cluster.clone(),
         config: config.clone(),
         open_connections: Default::default(),
-        metrics: crate::metrics::Metrics::new(),
+        metrics,
     })?;
     let open_connections = state.services.open_connections.clone();
     let draining = state.draining.clone();

@@ -122,6 +122,30 @@ describe("metrics", () => {
     assert.equal(after.value("wasmhub_messages_received_total", hub) - before.value("wasmhub_messages_received_total", hub), 8);
   });
 
+  spec("the hub runtime: the version serving, swaps, instances and a trap by kind", async () => {
+    const health = await (await fetch(`${fx.url}/healthz`)).json();
+    const sha256 = health.hubs.find((h) => h.name === "testhub").sha256;
+    const before = await scrape(fx.url);
+    const hub = { hub: "testhub" };
+    assert.equal(before.value("wasmhub_hub_serving_info", { ...hub, sha256 }), 1);
+    assert.equal(before.samples.filter((s) => s.name === "wasmhub_hub_serving_info" && s.labels.hub === "testhub").length, 1);
+    assert.ok(before.value("wasmhub_hub_swaps_total", { ...hub, result: "applied" }) >= 1);
+    assert.ok(before.value("wasmhub_hub_instances_created_total", hub) >= 1);
+
+    const conn = await fx.connect(HUB);
+    await assert.rejects(conn.invoke("Panic", "on purpose"), /HubTrap/);
+    assert.equal(await conn.invoke("Echo", "after"), "after");
+    await conn.stop();
+    const after = await scrape(fx.url);
+    const delta = (name, labels) => after.value(name, labels) - before.value(name, labels);
+    assert.equal(delta("wasmhub_hub_traps_total", { ...hub, kind: "panic" }), 1);
+    assert.equal(delta("wasmhub_hub_instances_recycled_total", { ...hub, reason: "trap" }), 1);
+    assert.equal(delta("wasmhub_invocation_errors_total", { ...hub, method: "Panic", kind: "HubTrap" }), 1);
+    // The trapped instance is gone: the next call needed a new one.
+    assert.ok(delta("wasmhub_hub_instances_created_total", hub) >= 1);
+    assert.ok(after.value("wasmhub_hub_instances_warm", hub) >= 1);
+  });
+
   spec("the official JavaScript client over WebSockets and long polling, in JSON and MessagePack", async () => {
     const before = await scrape(fx.url);
     const rows = [

@@ -6,7 +6,7 @@
 //! grew past half the cap: linear memory never shrinks, so recycling is
 //! how a long-lived instance gives it back. A trap costs only that call.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -65,6 +65,9 @@ pub struct HubVersion {
     idle: Mutex<Vec<Warm>>,
     running: Arc<Semaphore>,
     pub stats: CallStats,
+    /// Whether this version serves now (its warm instances are the
+    /// gauge's); set by the runtime's swap and retire.
+    serving: AtomicBool,
 }
 
 struct Warm {
@@ -109,6 +112,31 @@ impl HubVersion {
             idle: Mutex::new(Vec::new()),
             running,
             stats: CallStats::default(),
+            serving: AtomicBool::new(false),
+        }
+    }
+
+    /// Marks this version as the one serving its hub, or no more.
+    pub(super) fn set_serving(&self, serving: bool) {
+        self.serving.store(serving, Ordering::Relaxed);
+        if serving {
+            let warm = self.idle.lock().expect("idle lock").len();
+            self.warm_gauge(warm);
+        }
+    }
+
+    fn metrics(&self) -> &crate::metrics::HubMetrics {
+        &self.env.metrics.hubs
+    }
+
+    /// Sets the warm-instances gauge, for the version serving only (an
+    /// old version still finishing its calls does not count).
+    fn warm_gauge(&self, warm: usize) {
+        if self.serving.load(Ordering::Relaxed) {
+            self.metrics()
+                .instances_warm
+                .with_label_values(&[&self.name])
+                .set(warm as i64);
         }
     }
 
@@ -116,6 +144,10 @@ impl HubVersion {
         let started = std::time::Instant::now();
         let made = self.instantiate_and_init().await;
         self.stats.instances.fetch_add(1, Ordering::Relaxed);
+        self.metrics()
+            .instances_created
+            .with_label_values(&[&self.name])
+            .inc();
         self.stats
             .instantiate_nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
@@ -172,7 +204,12 @@ impl HubVersion {
                     )))
                 })?
                 .map_err(|_| CallError::Trap("the hub is shutting down".into()))?;
-        let idle = self.idle.lock().expect("idle lock").pop();
+        let idle = {
+            let mut idle = self.idle.lock().expect("idle lock");
+            let warm = idle.pop();
+            self.warm_gauge(idle.len());
+            warm
+        };
         let mut warm = match idle {
             Some(warm) => warm,
             None => self.instantiate().await?,
@@ -211,16 +248,38 @@ impl HubVersion {
                 warm.store.data_mut().call = None;
                 warm.calls += 1;
                 let peak = warm.store.data().limiter.peak;
-                if warm.calls < self.limits.max_calls && peak <= self.limits.memory / 2 {
+                let recycled = if warm.calls >= self.limits.max_calls {
+                    Some("max_calls")
+                } else if peak > self.limits.memory / 2 {
+                    Some("memory")
+                } else {
                     let mut idle = self.idle.lock().expect("idle lock");
-                    if idle.len() < MAX_IDLE {
+                    let full = idle.len() >= MAX_IDLE;
+                    if !full {
                         idle.push(warm);
+                        self.warm_gauge(idle.len());
                     }
+                    full.then_some("pool_full")
+                };
+                if let Some(reason) = recycled {
+                    self.metrics()
+                        .instances_recycled
+                        .with_label_values(&[&self.name, reason])
+                        .inc();
                 }
                 Ok(value)
             }
             Err(error) => {
                 self.stats.traps.fetch_add(1, Ordering::Relaxed);
+                let metrics = self.metrics();
+                metrics
+                    .traps
+                    .with_label_values(&[&self.name, trap_kind(&warm.store)])
+                    .inc();
+                metrics
+                    .instances_recycled
+                    .with_label_values(&[&self.name, "trap"])
+                    .inc();
                 let failure = classify(&warm.store, &error);
                 let call = warm.store.data().call.as_ref().map(|c| c.what.clone());
                 tracing::warn!(hub = %self.name, call, %failure, "hub call trapped; instance discarded");
@@ -326,6 +385,20 @@ impl HubVersion {
 }
 
 /// Names why a call trapped, most specific reason first.
+/// The `kind` label of a trap, as [`classify`] tells them apart.
+fn trap_kind(store: &Store<HostState>) -> &'static str {
+    let state = store.data();
+    if state.deadline_hit {
+        "deadline"
+    } else if state.limiter.exceeded {
+        "memory"
+    } else if state.stderr.panic_message().is_some() {
+        "panic"
+    } else {
+        "other"
+    }
+}
+
 fn classify(store: &Store<HostState>, error: &wasmtime::Error) -> CallError {
     let state = store.data();
     if state.deadline_hit {

@@ -99,6 +99,7 @@ pub struct Runtime {
     errors: Mutex<HashMap<String, (String, LoadError)>>,
     /// Shared by every hub: long calls never hold every worker.
     cpu: cpu::CpuSlots,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Runtime {
@@ -108,6 +109,7 @@ impl Runtime {
         limits: InstanceLimits,
         invoke_timeout: Duration,
         cache: CompileCache,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> anyhow::Result<Self> {
         let engine = engine::build(limits.memory, 1000)?;
         engine::start_epoch_ticker(&engine);
@@ -124,6 +126,7 @@ impl Runtime {
             hubs: RwLock::new(HashMap::new()),
             errors: Mutex::new(HashMap::new()),
             cpu: cpu::CpuSlots::for_this_machine(),
+            metrics,
         })
     }
 
@@ -172,6 +175,13 @@ impl Runtime {
                     .expect("hubs lock")
                     .insert(key.clone(), version.clone());
                 self.errors.lock().expect("errors lock").remove(&key);
+                if let Some(previous) = &previous {
+                    previous.set_serving(false);
+                }
+                version.set_serving(true);
+                let hubs = &self.metrics.hubs;
+                hubs.swaps.with_label_values(&[&name, "applied"]).inc();
+                hubs.serving(&name, &sha256, previous.as_ref().map(|p| p.sha256.as_str()));
                 tracing::info!(
                     hub = %name,
                     sha256 = %sha256,
@@ -184,6 +194,8 @@ impl Runtime {
                 Ok(Loaded::Published(version))
             }
             Err(error) => {
+                let hubs = &self.metrics.hubs;
+                hubs.swaps.with_label_values(&[&name, "refused"]).inc();
                 let message = format!("{error:#}");
                 tracing::error!(
                     hub = %name,
@@ -215,6 +227,8 @@ impl Runtime {
             return false;
         };
         tracing::info!(hub = %version.name, sha256 = %version.sha256, "hub retired: its file is gone");
+        version.set_serving(false);
+        self.metrics.hubs.retired(&version.name, &version.sha256);
         self.cluster
             .close_hub(
                 &version.name,
@@ -272,6 +286,7 @@ impl Runtime {
             max_outbound_message: self.limits.max_outbound_message,
             log_budget: Default::default(),
             cpu: self.cpu.clone(),
+            metrics: self.metrics.clone(),
         });
         let version = HubVersion::new(
             name,

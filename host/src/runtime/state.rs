@@ -31,6 +31,7 @@ pub struct HubEnv {
     pub log_budget: LogBudget,
     /// The node-wide CPU slots long calls run in.
     pub cpu: CpuSlots,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Log lines one hub version may write per second; more are dropped and
