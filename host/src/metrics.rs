@@ -74,6 +74,8 @@ pub struct Metrics {
     invocations: IntCounterVec,
     invocation_seconds: HistogramVec,
     invocation_errors: IntCounterVec,
+    outbound_queued: IntGaugeVec,
+    slow_closes: IntCounterVec,
     /// The hub runtime's families.
     pub hubs: HubMetrics,
     /// Per hub, the methods that have a label of their own.
@@ -168,6 +170,18 @@ impl Metrics {
                 "Invocations that ended in an error, by the error's kind.",
                 &["hub", "method", "kind"],
             ),
+            outbound_queued: gauges(
+                &registry,
+                "wasmhub_outbound_queued_bytes",
+                "Bytes queued for clients and not yet written, all connections of a hub together.",
+                &["hub"],
+            ),
+            slow_closes: counters(
+                &registry,
+                "wasmhub_slow_client_closes_total",
+                "Connections closed for not keeping up: queue_full (more than outbound-buffer waiting) or write_timeout (a write took longer than write-timeout).",
+                &["hub", "reason"],
+            ),
             hubs: HubMetrics {
                 instances_created: counters(
                     &registry,
@@ -235,6 +249,7 @@ impl Metrics {
             received_bytes: self.received_bytes.with_label_values(&[hub]),
             sent_messages: self.sent_messages.with_label_values(&[hub]),
             sent_bytes: self.sent_bytes.with_label_values(&[hub]),
+            queued: self.outbound_queued.with_label_values(&[hub]),
         }
     }
 
@@ -311,6 +326,7 @@ pub struct ConnectionMetrics {
     received_bytes: IntCounter,
     sent_messages: IntCounter,
     sent_bytes: IntCounter,
+    queued: IntGauge,
 }
 
 impl ConnectionMetrics {
@@ -324,6 +340,20 @@ impl ConnectionMetrics {
     pub fn sent(&self, messages: u64, len: usize) {
         self.sent_messages.inc_by(messages);
         self.sent_bytes.inc_by(len as u64);
+    }
+
+    /// `len` bytes joined (positive) or left (negative) the outbound queue.
+    pub fn queued(&self, len: i64) {
+        self.queued.add(len);
+    }
+
+    /// The connection is closed for not keeping up (`queue_full` or
+    /// `write_timeout`).
+    pub fn slow_close(&self, reason: &'static str) {
+        self.metrics
+            .slow_closes
+            .with_label_values(&[self.hub.as_str(), reason])
+            .inc();
     }
 
     /// The connection ended for `reason` (counted once).

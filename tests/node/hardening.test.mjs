@@ -17,6 +17,7 @@ import {
   nextMessage,
   inbox,
   DEADLINE,
+  scrapeMetrics,
 } from "./harness.mjs";
 
 const CHAT = "/hubs/chat";
@@ -32,6 +33,7 @@ describe("a client that stops reading", () => {
     await sender.invoke("Join", "lobby");
     assert.deepEqual(await sender.invoke("Who", "lobby"), ["sender", "stalled"]);
 
+    const metricsBefore = await scrapeMetrics(fx.url);
     // Stop reading: the kernel's buffers fill, then the host's writes block.
     stalled.ws._socket.pause();
     const text = "x".repeat(16 * 1024);
@@ -53,6 +55,16 @@ describe("a client that stops reading", () => {
     assert.equal(sender.state, "Connected");
     await sender.invoke("Send", "lobby", "still here");
     await sender.stop();
+    // Counted once as a slow-client close (whichever bound it hit first),
+    // and what was queued for it left the queued-bytes gauge.
+    const { value: metrics } = await eventually(
+      () => scrapeMetrics(fx.url),
+      (m) => m.value("wasmhub_outbound_queued_bytes", { hub: "chat" }) === 0,
+      10_000,
+      "the chat hub's queued bytes to drain",
+    );
+    const closes = (m) => m.sum("wasmhub_slow_client_closes_total", { hub: "chat" });
+    assert.equal(closes(metrics) - closes(metricsBefore), 1);
     stalled.ws._socket.resume();
     await stalled.stop();
   });

@@ -1095,3 +1095,44 @@ export async function negotiate(base, hubPath, query, init = {}) {
   }
   return { status: res.status, body, json, headers: res.headers };
 }
+
+const METRICS_PARSER = path.join(ROOT, "tests", "python", "parse_metrics.py");
+
+/**
+ * GETs `<url>/metrics` and parses it with Prometheus's own Python parser
+ * (prometheus_client, in the Python of WASMHUB_PYTHON_CLIENTS, which
+ * `cargo xtask test` installs). Returns { types, samples, value, sum }:
+ * `value(name, labels)` is the first sample whose labels include `labels`
+ * (0 when there is none), `sum(name, labels)` adds up every such sample.
+ */
+export async function scrapeMetrics(url) {
+  const python = process.env.WASMHUB_PYTHON_CLIENTS;
+  if (!python) {
+    throw new Error(
+      "WASMHUB_PYTHON_CLIENTS is not set: it names a Python with prometheus_client installed " +
+        "(`cargo xtask test` makes target/tools/pyclients from tests/python/requirements.txt)",
+    );
+  }
+  const res = await fetch(`${url}/metrics`);
+  if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
+  const type = res.headers.get("content-type") ?? "";
+  if (!type.startsWith("text/plain; version=0.0.4")) throw new Error(`GET /metrics has content-type ${type}`);
+  const text = await res.text();
+  const child = spawn(python, [METRICS_PARSER], { stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (err += d));
+  const exited = new Promise((resolve) => child.on("close", resolve));
+  child.stdin.end(text);
+  const code = await withDeadline(exited, 10_000, "the metrics parser");
+  if (code !== 0) throw new Error(`prometheus_client refused /metrics (exit ${code}): ${err}\n${text}`);
+  const parsed = JSON.parse(out);
+  const matching = (name, labels) =>
+    parsed.samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  return {
+    ...parsed,
+    value: (name, labels = {}) => matching(name, labels)[0]?.value ?? 0,
+    sum: (name, labels = {}) => matching(name, labels).reduce((n, s) => n + s.value, 0),
+  };
+}

@@ -7,48 +7,9 @@
 
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import path from "node:path";
-import { useHost, spec, eventually, withDeadline, ROOT, RS } from "./harness.mjs";
+import { useHost, spec, eventually, scrapeMetrics as scrape, RS } from "./harness.mjs";
 
-const PYTHON = process.env.WASMHUB_PYTHON_CLIENTS;
-const PARSER = path.join(ROOT, "tests", "python", "parse_metrics.py");
 const HUB = "/hubs/testhub";
-
-/** The exposition parsed by prometheus_client: { types, samples }. */
-async function parse(text) {
-  if (!PYTHON) {
-    throw new Error(
-      "WASMHUB_PYTHON_CLIENTS is not set: it names a Python with prometheus_client installed " +
-        "(`cargo xtask test` makes target/tools/pyclients from tests/python/requirements.txt)",
-    );
-  }
-  const child = spawn(PYTHON, [PARSER], { stdio: ["pipe", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (err += d));
-  const exited = new Promise((resolve) => child.on("close", resolve));
-  child.stdin.end(text);
-  const code = await withDeadline(exited, 10_000, "the metrics parser");
-  if (code !== 0) throw new Error(`prometheus_client refused /metrics (exit ${code}): ${err}\n${text}`);
-  return JSON.parse(out);
-}
-
-/** Scrapes and parses; `value(name, labels)` is 0 for a sample not there. */
-async function scrape(url) {
-  const res = await fetch(`${url}/metrics`);
-  assert.equal(res.status, 200);
-  assert.match(res.headers.get("content-type"), /^text\/plain; version=0\.0\.4/);
-  const parsed = await parse(await res.text());
-  const value = (name, labels = {}) => {
-    const sample = parsed.samples.find(
-      (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
-    );
-    return sample ? sample.value : 0;
-  };
-  return { ...parsed, value };
-}
 
 describe("metrics", () => {
   // No pings from the server during the test: the sent count stays exact.

@@ -17,6 +17,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::outbound_queue::{OutboundQueue, QueuedFrames};
 
+use crate::metrics::ConnectionMetrics;
 use crate::protocol::handshake::HubProtocol;
 use crate::protocol::message::{Outcome, ServerMessage};
 
@@ -95,6 +96,18 @@ struct Inner {
     next_invocation: AtomicU64,
     /// `None` once the client is gone: later calls fail at once.
     pending: Mutex<Option<PendingResults>>,
+    /// Where queued bytes and slow-client closes are counted, once the
+    /// connection is accepted.
+    metrics: OnceLock<Arc<ConnectionMetrics>>,
+}
+
+impl Drop for Inner {
+    /// Frames never written leave the queued-bytes gauge with the queue.
+    fn drop(&mut self) {
+        if let Some(metrics) = self.metrics.get() {
+            metrics.queued(-(*self.queued_bytes.get_mut() as i64));
+        }
+    }
 }
 
 /// Client-result calls waiting for a Completion, by invocation id.
@@ -128,6 +141,7 @@ impl ConnectionHandle {
                 close,
                 next_invocation: AtomicU64::new(0),
                 pending: Mutex::new(Some(HashMap::new())),
+                metrics: OnceLock::new(),
             }),
         };
         (
@@ -177,6 +191,12 @@ impl ConnectionHandle {
         })
     }
 
+    /// Counts this connection's queued bytes and slow-client close into
+    /// `metrics` from now on (set once, before the first frame).
+    pub fn count_into(&self, metrics: Arc<ConnectionMetrics>) {
+        let _ = self.inner.metrics.set(metrics);
+    }
+
     /// Queues a frame. Returns false when the connection is closing or
     /// its client is too slow (then it is told to close).
     fn queue(&self, frame: Frame) -> bool {
@@ -184,6 +204,11 @@ impl ConnectionHandle {
         let before = self.inner.queued_bytes.fetch_add(len, Ordering::AcqRel);
         if before + len > self.inner.budget {
             self.inner.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            if let Some(metrics) = self.inner.metrics.get()
+                && self.close_reason().is_none()
+            {
+                metrics.slow_close("queue_full");
+            }
             self.close(CloseReason {
                 error: Some(format!(
                     "The client is too slow: more than {} bytes were waiting to be sent to it.",
@@ -197,12 +222,18 @@ impl ConnectionHandle {
             self.inner.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             return false;
         }
+        if let Some(metrics) = self.inner.metrics.get() {
+            metrics.queued(len as i64);
+        }
         true
     }
 
     /// The writer calls this after a frame went out.
     pub fn written(&self, len: usize) {
         self.inner.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+        if let Some(metrics) = self.inner.metrics.get() {
+            metrics.queued(-(len as i64));
+        }
         if self.inner.waiting_for_room.load(Ordering::Acquire) > 0 {
             self.inner.drained.notify_waiters();
         }

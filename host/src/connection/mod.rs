@@ -271,6 +271,12 @@ async fn accept<O: Outbound>(
     let config = &services.config;
     let context = Arc::new(setup.context);
     let (handle, ends) = ConnectionHandle::new(config.outbound_buffer, protocol);
+    let metrics = Arc::new(
+        services
+            .metrics
+            .connection_opened(&context.hub, kind.name()),
+    );
+    handle.count_into(metrics.clone());
     handle.push(handshake::success_response().into());
     let record = ConnectionRecord {
         id: context.id.clone(),
@@ -283,11 +289,6 @@ async fn accept<O: Outbound>(
     services.cluster.register(record, handle.clone()).await;
     let unregister = Unregister::new(services.cluster.clone(), &context.id);
     let accepted = on_connected(services, &context).await;
-    let metrics = Arc::new(
-        services
-            .metrics
-            .connection_opened(&context.hub, kind.name()),
-    );
     let writer = tokio::spawn(writer::run(
         outbound,
         handle.clone(),

@@ -228,7 +228,7 @@ pub async fn run<O: Outbound>(
         if let Err(failed) = written {
             let (Some(sockets), Some(disconnect_timeout)) = (resumed.as_mut(), disconnect_timeout)
             else {
-                stalled(&handle, failed, writer.write_timeout);
+                stalled(&handle, failed, (writer.write_timeout, &writer.metrics));
                 return;
             };
             // The client may reconnect: wait for its new socket.
@@ -236,7 +236,11 @@ pub async fn run<O: Outbound>(
                 Some(resumed) => {
                     writer.outbound = resumed;
                     if resume(&mut writer, replay.as_ref()).await.is_err() {
-                        stalled(&handle, WriteFailed::Socket, writer.write_timeout);
+                        stalled(
+                            &handle,
+                            WriteFailed::Socket,
+                            (writer.write_timeout, &writer.metrics),
+                        );
                         return;
                     }
                 }
@@ -330,7 +334,14 @@ async fn resume<O: Outbound>(
     Ok(())
 }
 
-fn stalled(handle: &ConnectionHandle, failed: WriteFailed, write_timeout: Duration) {
+fn stalled(
+    handle: &ConnectionHandle,
+    failed: WriteFailed,
+    (write_timeout, metrics): (Duration, &ConnectionMetrics),
+) {
+    if failed == WriteFailed::TimedOut && handle.close_reason().is_none() {
+        metrics.slow_close("write_timeout");
+    }
     let error = match failed {
         WriteFailed::Socket => None,
         WriteFailed::TimedOut => Some(format!(
