@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Distinct method labels one hub gets at most.
@@ -63,6 +63,7 @@ impl CloseReason {
 
 /// The host's metrics, one set per process.
 pub struct Metrics {
+    // (Debug by hand below: the families have none.)
     registry: Registry,
     connections: IntGaugeVec,
     opened: IntCounterVec,
@@ -78,8 +79,16 @@ pub struct Metrics {
     slow_closes: IntCounterVec,
     /// The hub runtime's families.
     pub hubs: HubMetrics,
+    /// The Redis backplane's families (they stay empty on one node).
+    pub backplane: BackplaneMetrics,
     /// Per hub, the methods that have a label of their own.
     methods: Mutex<HashMap<String, HashSet<String>>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
 }
 
 impl Metrics {
@@ -220,6 +229,76 @@ impl Metrics {
                     &["hub", "sha256"],
                 ),
             },
+            backplane: BackplaneMetrics {
+                published: counters(
+                    &registry,
+                    "wasmhub_backplane_published_total",
+                    "Messages this node published on the backplane, by kind (send, invoke, answers, group, group_done).",
+                    &["kind"],
+                ),
+                publish_failures: counters(
+                    &registry,
+                    "wasmhub_backplane_publish_failures_total",
+                    "Publishes that did not reach Redis.",
+                    &[],
+                )
+                .with_label_values::<&str>(&[]),
+                received: counters(
+                    &registry,
+                    "wasmhub_backplane_received_total",
+                    "Messages this node received from the backplane, by kind.",
+                    &["kind"],
+                ),
+                dropped: counters(
+                    &registry,
+                    "wasmhub_backplane_dropped_total",
+                    "Received messages dropped because the subscriber's queue was full.",
+                    &[],
+                )
+                .with_label_values::<&str>(&[]),
+                queue_bytes: gauges(
+                    &registry,
+                    "wasmhub_backplane_queue_bytes",
+                    "Bytes of received backplane messages waiting to be handled.",
+                    &[],
+                )
+                .with_label_values::<&str>(&[]),
+                publish_seconds: {
+                    let family = HistogramVec::new(
+                        HistogramOpts::new(
+                            "wasmhub_backplane_publish_duration_seconds",
+                            "Round trip of one PUBLISH to Redis, in seconds.",
+                        )
+                        .buckets(INVOCATION_BUCKETS.to_vec()),
+                        &[],
+                    )
+                    .expect("valid metric");
+                    registry
+                        .register(Box::new(family.clone()))
+                        .expect("metric registered once");
+                    family.with_label_values::<&str>(&[])
+                },
+                reconnects: counters(
+                    &registry,
+                    "wasmhub_backplane_reconnects_total",
+                    "Backplane links made anew: subscription (after it was lost) or commands (after a command timed out).",
+                    &["link"],
+                ),
+                sweeps: counters(
+                    &registry,
+                    "wasmhub_backplane_sweeps_total",
+                    "Dead nodes whose registrations this node removed.",
+                    &[],
+                )
+                .with_label_values::<&str>(&[]),
+                nodes_alive: gauges(
+                    &registry,
+                    "wasmhub_backplane_nodes_alive",
+                    "Nodes with a live heartbeat at this node's last beat, itself included.",
+                    &[],
+                )
+                .with_label_values::<&str>(&[]),
+            },
             registry,
             methods: Mutex::default(),
         })
@@ -286,6 +365,19 @@ impl Metrics {
         }
         "_other"
     }
+}
+
+/// The backplane's metrics.
+pub struct BackplaneMetrics {
+    pub published: IntCounterVec,
+    pub publish_failures: IntCounter,
+    pub received: IntCounterVec,
+    pub dropped: IntCounter,
+    pub queue_bytes: IntGauge,
+    pub publish_seconds: Histogram,
+    pub reconnects: IntCounterVec,
+    pub sweeps: IntCounter,
+    pub nodes_alive: IntGauge,
 }
 
 /// The hub runtime's metrics: instances, traps, swaps.

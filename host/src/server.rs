@@ -26,6 +26,7 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
             config.hubs_dir.display()
         );
     }
+    let metrics = crate::metrics::Metrics::new();
     let cluster = Arc::new(match &config.redis {
         None => Cluster::in_memory(config.node_id.clone()),
         Some(url) => {
@@ -35,6 +36,7 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
                 node_id: config.node_id.clone(),
                 heartbeat_interval: config.heartbeat_interval,
                 node_timeout: config.node_timeout,
+                metrics: metrics.clone(),
             };
             Cluster::with_backplane(options).await?
         }
@@ -47,7 +49,6 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
         max_outbound_message: config.outbound_buffer,
     };
     let cache = CompileCache::new(config.compile_cache.clone());
-    let metrics = crate::metrics::Metrics::new();
     let runtime = Arc::new(Runtime::new(
         cluster.clone(),
         limits,

@@ -80,6 +80,7 @@ async fn node(redis: &Redis, id: &str) -> Cluster {
         node_id: id.into(),
         heartbeat_interval: Duration::from_millis(100),
         node_timeout: Duration::from_millis(500),
+        metrics: wasmhub::metrics::Metrics::new(),
     })
     .await
     .unwrap()
@@ -316,6 +317,7 @@ async fn a_second_live_process_with_the_same_node_id_is_refused() {
         node_id: "b".into(),
         heartbeat_interval: Duration::from_millis(100),
         node_timeout: Duration::from_millis(500),
+        metrics: wasmhub::metrics::Metrics::new(),
     })
     .await
     .err()

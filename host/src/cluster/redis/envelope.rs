@@ -67,6 +67,17 @@ pub struct WireAnswer {
 }
 
 impl Envelope {
+    /// The `kind` label of the backplane's message counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Envelope::Send { .. } => "send",
+            Envelope::Invoke { .. } => "invoke",
+            Envelope::Answers { .. } => "answers",
+            Envelope::Group { .. } => "group",
+            Envelope::GroupDone { .. } => "group_done",
+        }
+    }
+
     /// JSON text for PUBLISH.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("envelopes serialize")

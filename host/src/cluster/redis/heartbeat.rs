@@ -197,6 +197,7 @@ async fn beat(backplane: &Backplane, state: &mut BeatState) -> redis::RedisResul
     // it (it may have left the node set before this beat saw it); its
     // connections' remembered owner goes too.
     backplane.owners.keep_only(&alive);
+    backplane.metrics().nodes_alive.set(alive.len() as i64);
     for node in backplane.pending_nodes() {
         if !alive.contains(&node) {
             backplane.fail_pending_on(&node);
@@ -243,7 +244,10 @@ async fn sweep_dead(backplane: &Backplane, node: &str) {
     }
     let started = std::time::Instant::now();
     match sweep(backplane, node).await {
-        Ok(()) => tracing::info!(node = %node, took = ?started.elapsed(), "swept a dead node"),
+        Ok(()) => {
+            backplane.metrics().sweeps.inc();
+            tracing::info!(node = %node, took = ?started.elapsed(), "swept a dead node")
+        }
         Err(error) => {
             tracing::warn!(node = %node, %error, "sweeping a dead node failed; it is retried")
         }

@@ -36,11 +36,13 @@ pub fn spawn(backplane: Arc<Backplane>) -> oneshot::Receiver<()> {
     let queue = Queue {
         tx,
         queued: queued.clone(),
+        backplane: backplane.clone(),
     };
     let handler = backplane.clone();
     tokio::spawn(async move {
         while let Some((envelope, size)) = received.recv().await {
             queued.fetch_sub(size, Ordering::AcqRel);
+            handler.metrics().queue_bytes.sub(size as i64);
             handle(&handler, envelope);
         }
     });
@@ -52,15 +54,21 @@ pub fn spawn(backplane: Arc<Backplane>) -> oneshot::Receiver<()> {
 struct Queue {
     tx: mpsc::UnboundedSender<(Envelope, usize)>,
     queued: Arc<AtomicUsize>,
+    /// Where the queue's depth and the messages are counted.
+    backplane: Arc<Backplane>,
 }
 
 impl Queue {
     /// Queues an envelope of `size` bytes; false when the queue is full.
     fn offer(&self, envelope: Envelope, size: usize) -> bool {
+        let metrics = self.backplane.metrics();
+        metrics.received.with_label_values(&[envelope.kind()]).inc();
         if self.queued.load(Ordering::Acquire) + size > QUEUE_BYTES {
+            metrics.dropped.inc();
             return false;
         }
         self.queued.fetch_add(size, Ordering::AcqRel);
+        metrics.queue_bytes.add(size as i64);
         self.tx.send((envelope, size)).is_ok()
     }
 }
@@ -124,8 +132,15 @@ async fn run(backplane: Arc<Backplane>, ready: oneshot::Sender<()>, queue: Queue
         };
         backoff = Duration::from_millis(100);
         tracing::info!(node = %backplane.node_id(), "backplane subscribed");
-        if let Some(ready) = ready.take() {
-            let _ = ready.send(());
+        match ready.take() {
+            Some(ready) => {
+                let _ = ready.send(());
+            }
+            None => backplane
+                .metrics()
+                .reconnects
+                .with_label_values(&["subscription"])
+                .inc(),
         }
         let (mut sink, mut messages) = pubsub.split();
         let every = backplane.options.heartbeat_interval;

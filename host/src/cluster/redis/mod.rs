@@ -42,6 +42,8 @@ pub struct BackplaneOptions {
     pub node_id: String,
     pub heartbeat_interval: Duration,
     pub node_timeout: Duration,
+    /// Where the backplane counts what it does.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Why the backplane could not be created at all. Redis being down is not
@@ -179,16 +181,44 @@ impl Backplane {
             self.client.clone(),
             self.manager_config.clone(),
         ) {
-            Ok(fresh) => *self.redis.write().expect("redis link lock") = fresh,
+            Ok(fresh) => {
+                *self.redis.write().expect("redis link lock") = fresh;
+                self.metrics()
+                    .reconnects
+                    .with_label_values(&["commands"])
+                    .inc();
+            }
             Err(error) => tracing::warn!(%error, "cannot make a new backplane command link"),
         }
     }
 
     async fn publish(&self, channel: String, envelope: &Envelope) -> Result<(), ClusterError> {
-        self.conn()
+        let metrics = self.metrics();
+        let started = std::time::Instant::now();
+        let published = self
+            .conn()
             .publish::<_, _, ()>(channel, envelope.to_json())
-            .await
-            .map_err(unavailable)
+            .await;
+        match published {
+            Ok(()) => {
+                metrics
+                    .publish_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                metrics
+                    .published
+                    .with_label_values(&[envelope.kind()])
+                    .inc();
+                Ok(())
+            }
+            Err(error) => {
+                metrics.publish_failures.inc();
+                Err(unavailable(error))
+            }
+        }
+    }
+
+    fn metrics(&self) -> &crate::metrics::BackplaneMetrics {
+        &self.options.metrics.backplane
     }
 
     fn pend(&self, node: &str, waiter: Waiter) -> u64 {
