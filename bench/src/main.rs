@@ -14,6 +14,7 @@ mod idle;
 mod msgpack;
 mod paced;
 mod report;
+mod scrape;
 mod server;
 mod stats;
 mod whisper;
@@ -37,6 +38,7 @@ usage:
                           [--nodes 1] [--publishers 1]
   wasmhub-bench idle      [--server S] [--connections 10000]
   wasmhub-bench whisper   [--server S] [--pairs 10] [--rate 10000] [--seconds 5]
+  wasmhub-bench scrape    [--server S] [--connections 10000] [--scrapes 100]
   wasmhub-bench all       [--pairs 3] [--idle-connections 10000] [--subscribers 5000] [--out FILE]
 
   S is wasmhub-json (default), wasmhub-msgpack or socketioxide. Binaries come
@@ -187,6 +189,23 @@ async fn dispatch(args: Vec<String>) -> anyhow::Result<()> {
                 r.p99_ms,
                 r.server_cores,
                 r.load_generator_cores
+            );
+        }
+        "scrape" => {
+            let dialect = options.dialect()?;
+            let connections = options.take("connections", 10_000)?;
+            let scrapes = options.take("scrapes", 100)?;
+            options.finish()?;
+            let r = scrape::run(&binaries, dialect, connections, scrapes).await?;
+            println!(
+                "{}: GET /metrics with {} connections open: {:.2} ms each, {:.2} ms of server CPU, \
+                 {} bytes ({} scrapes)",
+                dialect.name(),
+                r.connections,
+                r.ms_per_scrape,
+                r.cpu_ms_per_scrape,
+                r.bytes,
+                r.scrapes
             );
         }
         "idle" => {

@@ -329,6 +329,7 @@ impl Metrics {
             sent_messages: self.sent_messages.with_label_values(&[hub]),
             sent_bytes: self.sent_bytes.with_label_values(&[hub]),
             queued: self.outbound_queued.with_label_values(&[hub]),
+            methods: Mutex::default(),
         }
     }
 
@@ -355,7 +356,12 @@ impl Metrics {
             return "_unknown";
         }
         let mut methods = self.methods.lock().expect("method labels");
-        let known = methods.entry(hub.to_owned()).or_default();
+        if !methods.contains_key(hub) {
+            methods.insert(hub.to_owned(), HashSet::new());
+        }
+        let Some(known) = methods.get_mut(hub) else {
+            return "_other";
+        };
         if known.contains(method) {
             return method;
         }
@@ -419,7 +425,20 @@ pub struct ConnectionMetrics {
     sent_messages: IntCounter,
     sent_bytes: IntCounter,
     queued: IntGauge,
+    /// The counters of the methods this connection called, so a call
+    /// costs no label lookup (a connection calls a handful of methods).
+    methods: Mutex<Vec<(String, MethodMetrics)>>,
 }
+
+/// One method's invocation counter and histogram.
+struct MethodMetrics {
+    calls: IntCounter,
+    seconds: Histogram,
+}
+
+/// Methods a connection keeps counters of; calls of others take the
+/// label lookup.
+const METHODS_PER_CONNECTION: usize = 16;
 
 impl ConnectionMetrics {
     /// A message of `len` bytes came from the client.
@@ -432,6 +451,38 @@ impl ConnectionMetrics {
     pub fn sent(&self, messages: u64, len: usize) {
         self.sent_messages.inc_by(messages);
         self.sent_bytes.inc_by(len as u64);
+    }
+
+    /// Counts one invocation of `method` by this connection that took
+    /// `took`; `error_kind` as in [`Metrics::invocation`].
+    pub fn invocation(&self, method: &str, took: Duration, error_kind: Option<&str>) {
+        if error_kind.is_some() {
+            return self.metrics.invocation(&self.hub, method, took, error_kind);
+        }
+        let mut methods = self.methods.lock().expect("method counters");
+        if let Some((_, counters)) = methods.iter().find(|(name, _)| name == method) {
+            counters.calls.inc();
+            counters.seconds.observe(took.as_secs_f64());
+            return;
+        }
+        if methods.len() >= METHODS_PER_CONNECTION {
+            drop(methods);
+            return self.metrics.invocation(&self.hub, method, took, None);
+        }
+        let label = self.metrics.method_label(&self.hub, method, None);
+        let counters = MethodMetrics {
+            calls: self
+                .metrics
+                .invocations
+                .with_label_values(&[&self.hub, label]),
+            seconds: self
+                .metrics
+                .invocation_seconds
+                .with_label_values(&[&self.hub, label]),
+        };
+        counters.calls.inc();
+        counters.seconds.observe(took.as_secs_f64());
+        methods.push((method.to_owned(), counters));
     }
 
     /// `len` bytes joined (positive) or left (negative) the outbound queue.
@@ -458,15 +509,6 @@ impl ConnectionMetrics {
             .closed
             .with_label_values(&[self.hub.as_str(), reason.label()])
             .inc();
-    }
-
-    /// The metrics this connection belongs to.
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
-
-    pub fn hub(&self) -> &str {
-        &self.hub
     }
 }
 
@@ -506,6 +548,10 @@ mod tests {
         let connection = metrics.connection_opened("chat", "WebSockets");
         connection.received(10);
         connection.sent(2, 30);
+        for _ in 0..3 {
+            connection.invocation("Echo", Duration::from_micros(5), None);
+        }
+        connection.invocation("Echo", Duration::from_micros(5), Some("HubException"));
         assert!(
             metrics
                 .render()
@@ -519,5 +565,14 @@ mod tests {
         );
         assert!(text.contains(r#"wasmhub_received_bytes_total{hub="chat"} 10"#));
         assert!(text.contains(r#"wasmhub_sent_bytes_total{hub="chat"} 30"#));
+        assert!(text.contains(r#"wasmhub_invocations_total{hub="chat",method="Echo"} 4"#));
+        assert!(
+            text.contains(
+                r#"wasmhub_invocation_duration_seconds_count{hub="chat",method="Echo"} 4"#
+            )
+        );
+        assert!(text.contains(
+            r#"wasmhub_invocation_errors_total{hub="chat",kind="HubException",method="Echo"} 1"#
+        ));
     }
 }

@@ -149,9 +149,7 @@ impl Invoker {
 async fn run(shared: Arc<Shared>, invocation: Invocation) {
     let started = std::time::Instant::now();
     let outcome = invoke(&shared, &invocation).await;
-    let metrics = &shared.metrics;
-    metrics.metrics().invocation(
-        metrics.hub(),
+    shared.metrics.invocation(
         &invocation.target,
         started.elapsed(),
         outcome.as_ref().err().map(CallError::kind),
