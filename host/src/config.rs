@@ -84,6 +84,9 @@ pub struct Config {
     /// Bytes of unacknowledged messages kept per connection for a replay
     /// after a reconnect; past it, sending waits for the client's acks.
     pub stateful_reconnect_buffer: usize,
+    /// Keys that open the server API and the dashboard; none keeps both
+    /// off.
+    pub api_keys: Vec<String>,
 }
 
 impl Config {
@@ -116,6 +119,7 @@ impl Config {
             disconnect_timeout: Duration::from_secs(15),
             stateful_reconnect: true,
             stateful_reconnect_buffer: 100_000,
+            api_keys: Vec::new(),
         }
     }
 }

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::events::RecentEvents;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -77,12 +78,15 @@ pub struct Metrics {
     invocation_errors: IntCounterVec,
     outbound_queued: IntGaugeVec,
     slow_closes: IntCounterVec,
+    client_results: IntCounterVec,
     /// The hub runtime's families.
     pub hubs: HubMetrics,
     /// The Redis backplane's families (they stay empty on one node).
     pub backplane: BackplaneMetrics,
     /// Per hub, the methods that have a label of their own.
     methods: Mutex<HashMap<String, HashSet<String>>>,
+    /// Recent swaps, refusals, traps and failed calls (the dashboard's).
+    pub events: RecentEvents,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -190,6 +194,12 @@ impl Metrics {
                 "wasmhub_slow_client_closes_total",
                 "Connections closed for not keeping up: queue_full (more than outbound-buffer waiting) or write_timeout (a write took longer than write-timeout).",
                 &["hub", "reason"],
+            ),
+            client_results: counters(
+                &registry,
+                "wasmhub_client_results_total",
+                "Client results a hub asked of clients of this node (outcome asked), and how each ask ended: answered, error (the client's handler threw), timed_out, disconnected.",
+                &["hub", "outcome"],
             ),
             hubs: HubMetrics {
                 instances_created: counters(
@@ -301,6 +311,7 @@ impl Metrics {
             },
             registry,
             methods: Mutex::default(),
+            events: RecentEvents::default(),
         })
     }
 
@@ -311,6 +322,28 @@ impl Metrics {
         // `new` cannot make.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Per hub, this node's totals since start (the dashboard's rates).
+    pub fn hub_totals(&self) -> std::collections::BTreeMap<String, HubTotals> {
+        let mut totals: std::collections::BTreeMap<String, HubTotals> = Default::default();
+        for family in self.registry.gather() {
+            let field: fn(&mut HubTotals) -> &mut u64 = match family.name() {
+                "wasmhub_received_messages_total" => |t| &mut t.messages_in,
+                "wasmhub_sent_messages_total" => |t| &mut t.messages_out,
+                "wasmhub_invocations_total" => |t| &mut t.invocations,
+                "wasmhub_invocation_errors_total" => |t| &mut t.errors,
+                _ => continue,
+            };
+            for metric in family.get_metric() {
+                let Some(hub) = metric.get_label().iter().find(|l| l.name() == "hub") else {
+                    continue;
+                };
+                let entry = totals.entry(hub.value().to_owned()).or_default();
+                *field(entry) += metric.get_counter().get_value() as u64;
+            }
+        }
+        totals
     }
 
     /// Counts a connection accepted on `hub` over `transport`; the
@@ -371,6 +404,16 @@ impl Metrics {
         }
         "_other"
     }
+}
+
+/// One hub's counters on this node, summed over methods.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HubTotals {
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub invocations: u64,
+    pub errors: u64,
 }
 
 /// The backplane's metrics.
@@ -483,6 +526,23 @@ impl ConnectionMetrics {
         counters.calls.inc();
         counters.seconds.observe(took.as_secs_f64());
         methods.push((method.to_owned(), counters));
+    }
+
+    /// Keeps a failed invocation among the node's recent events.
+    pub fn failed(&self, method: &str, text: &str) {
+        self.metrics
+            .events
+            .record(crate::events::EventKind::Error, &self.hub, method, text);
+    }
+
+    /// A client result was asked of this client (`asked`), or the ask
+    /// ended: `answered`, `error` (the client's handler threw),
+    /// `timed_out`, `disconnected`.
+    pub fn client_result(&self, outcome: &'static str) {
+        self.metrics
+            .client_results
+            .with_label_values(&[self.hub.as_str(), outcome])
+            .inc();
     }
 
     /// `len` bytes joined (positive) or left (negative) the outbound queue.

@@ -72,6 +72,7 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
         open_connections: Default::default(),
         metrics,
     })?;
+    let status_publisher = transport::api::status::spawn_publisher(state.clone());
     let open_connections = state.services.open_connections.clone();
     let draining = state.draining.clone();
     let listener = TcpListener::bind(listen)
@@ -102,6 +103,7 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
             // New clients first: they get 503 and go elsewhere, instead
             // of landing here and being dropped a moment later.
             draining.store(true, std::sync::atomic::Ordering::Release);
+            status_publisher.abort();
             tracing::info!("shutting down: refusing new connections, closing the open ones");
             cluster
                 .close_all(CloseReason {

@@ -4,80 +4,18 @@
 // across origins when the host allows it (`--cors-origin`) and cannot when it
 // does not (the default: same origin only).
 //
-// WASMHUB_CHROMIUM names the browser (`cargo xtask test` installs Debian's
-// chromium with apt-get when it can, else passes WASMHUB_CHROMIUM_SKIP, the
-// reason); without one, `chromium` on the PATH; without that, the browser
-// tests report themselves skipped, with the reason.
+// The browser comes from ./chromium.mjs (skipped, with the reason, when
+// there is none).
 
 import { describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
 import http from "node:http";
-import os from "node:os";
 import path from "node:path";
 import WebSocket from "ws";
-import { chromium } from "playwright-core";
 import { useHost, spec, withDeadline, ROOT } from "./harness.mjs";
+import { newPage, WAIT } from "./chromium.mjs";
 
 const WEB = path.join(ROOT, "examples", "chat", "web");
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const WAIT = 10_000;
-
-/** `{ path }` of the browser, or `{ skip }`: why there is none. */
-function findChromium() {
-  if (process.env.WASMHUB_CHROMIUM) return { path: process.env.WASMHUB_CHROMIUM };
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    const candidate = path.join(dir || ".", "chromium");
-    try {
-      if (statSync(candidate).isFile()) return { path: candidate };
-    } catch {
-      /* not here */
-    }
-  }
-  const why = process.env.WASMHUB_CHROMIUM_SKIP ?? "no chromium on the PATH";
-  return { skip: `${why}; set WASMHUB_CHROMIUM or install Debian's chromium (apt-get install chromium)` };
-}
-const CHROMIUM = findChromium();
-
-/** One browser (a fresh user data directory) for the whole file, started by the first test that needs it. */
-let browser = null;
-async function newPage(t) {
-  if (CHROMIUM.skip) {
-    t.skip(CHROMIUM.skip);
-    return null;
-  }
-  if (!browser) {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "wasmhub-chromium-"));
-    const context = await chromium.launchPersistentContext(dir, {
-      executablePath: CHROMIUM.path,
-      // launchPersistentContext passes `--user-data-dir=<dir>` itself.
-      args: FLAGS,
-      headless: true,
-      timeout: 30_000,
-    });
-    context.setDefaultTimeout(WAIT);
-    browser = { context, dir };
-  }
-  const page = await browser.context.newPage();
-  page.errors = [];
-  page.on("pageerror", (e) => page.errors.push(String(e)));
-  page.on("console", (m) => m.type() === "error" && page.errors.push(m.text()));
-  return page;
-}
-after(async () => {
-  if (!browser) return;
-  await withDeadline(browser.context.close(), 10_000, "closing the browser").catch(() => {});
-  rmSync(browser.dir, { recursive: true, force: true });
-});
 
 /** The texts of the page's message list. */
 const lines = (page) => page.locator("#messages li").allTextContents();

@@ -12,7 +12,18 @@ use std::time::Duration;
 
 use tokio::sync::OwnedMutexGuard;
 
-use super::{ClientAnswer, ClusterError, ConnectionRecord, Selection};
+use super::{ClientAnswer, CloseReason, ClusterError, ConnectionRecord, Selection};
+
+/// What one node last said of itself (its status JSON), as the backend
+/// keeps it: other nodes read it for the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeReport {
+    pub node: String,
+    /// Whether its heartbeat is live.
+    pub alive: bool,
+    /// Its last status, while not expired.
+    pub status: Option<String>,
+}
 
 /// Held around a change of a connection's local record and the write that
 /// mirrors it, so mirrored writes of one connection land in order. `None`
@@ -66,6 +77,19 @@ pub trait Backend: Send + Sync {
         group: &str,
         add: bool,
     ) -> Result<(), ClusterError>;
+
+    /// Closes the selected connections of every other node.
+    async fn publish_close(
+        &self,
+        selection: &Selection,
+        reason: &CloseReason,
+    ) -> Result<(), ClusterError>;
+
+    /// Keeps this node's status (JSON) where other nodes can read it,
+    /// until it expires with the node timeout.
+    async fn put_status(&self, status: &str) -> Result<(), ClusterError>;
+    /// Every other node's last status, by node id.
+    async fn node_reports(&self) -> Result<Vec<NodeReport>, ClusterError>;
 
     /// Shares a negotiation so that any node may accept its WebSocket.
     /// `Ok(false)`: there is no other node to share it with.
@@ -146,6 +170,22 @@ impl Backend for Standalone {
         _add: bool,
     ) -> Result<(), ClusterError> {
         Err(ClusterError::connection_not_found(id))
+    }
+
+    async fn publish_close(
+        &self,
+        _selection: &Selection,
+        _reason: &CloseReason,
+    ) -> Result<(), ClusterError> {
+        Ok(())
+    }
+
+    async fn put_status(&self, _status: &str) -> Result<(), ClusterError> {
+        Ok(())
+    }
+
+    async fn node_reports(&self) -> Result<Vec<NodeReport>, ClusterError> {
+        Ok(Vec::new())
     }
 
     async fn share_negotiation(

@@ -20,6 +20,7 @@ use futures_util::future::join_all;
 
 pub use crate::connection::handle::{CloseReason, ConnectionEnds, ConnectionHandle, Encoded};
 use backend::Backend;
+pub use backend::NodeReport;
 pub use selection::{Attributes, Filter, Selection};
 
 /// What the registry knows of a connection, everywhere in the cluster.
@@ -451,6 +452,42 @@ impl Cluster {
                     stateful_reconnect: parts.next() == Some("stateful"),
                 })
             }))
+    }
+
+    /// Closes the selected connections on every node (the server API's
+    /// disconnect) and returns the ids of those selected, sorted. Other
+    /// nodes get one broadcast and close theirs when it arrives.
+    pub async fn disconnect(
+        &self,
+        selection: &Selection,
+        reason: CloseReason,
+    ) -> Result<Vec<String>, ClusterError> {
+        let (local, remote) = self.targets(selection).await?;
+        let mut ids: Vec<String> = local.iter().map(|(record, _)| record.id.clone()).collect();
+        for (_, handle) in &local {
+            handle.close(reason.clone());
+        }
+        if !remote.is_empty() {
+            self.backend.publish_close(selection, &reason).await?;
+            ids.extend(remote.into_values().flatten().map(|record| record.id));
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Every connection this node owns, any hub.
+    pub fn local_records(&self) -> Vec<ConnectionRecord> {
+        self.registry.records()
+    }
+
+    /// Keeps this node's status where the other nodes can read it.
+    pub async fn put_status(&self, status: &str) -> Result<(), ClusterError> {
+        self.backend.put_status(status).await
+    }
+
+    /// What every other node last said of itself (none on one node).
+    pub async fn node_reports(&self) -> Result<Vec<NodeReport>, ClusterError> {
+        self.backend.node_reports().await
     }
 
     /// Closes this node's connections of one hub (its file was removed).

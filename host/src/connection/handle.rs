@@ -337,17 +337,27 @@ impl ConnectionHandle {
             self.forget(&id);
             return Err(DISCONNECTED.to_owned());
         }
-        match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(DISCONNECTED.to_owned()),
+        let metrics = self.inner.metrics.get();
+        if let Some(metrics) = metrics {
+            metrics.client_result("asked");
+        }
+        let (outcome, answer) = match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(Ok(result))) => ("answered", Ok(result)),
+            Ok(Ok(Err(error))) => ("error", Err(error)),
+            Ok(Err(_)) => ("disconnected", Err(DISCONNECTED.to_owned())),
             Err(_) => {
                 self.forget(&id);
-                Err(format!(
+                let why = format!(
                     "the client did not answer within {}",
                     humantime::format_duration(total)
-                ))
+                );
+                ("timed_out", Err(why))
             }
+        };
+        if let Some(metrics) = metrics {
+            metrics.client_result(outcome);
         }
+        answer
     }
 
     fn forget(&self, id: &str) {

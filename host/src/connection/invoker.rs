@@ -154,6 +154,12 @@ async fn run(shared: Arc<Shared>, invocation: Invocation) {
         started.elapsed(),
         outcome.as_ref().err().map(CallError::kind),
     );
+    // A trap is among the recent events already (the runtime's).
+    if let Err(error @ CallError::Hub(_)) = &outcome {
+        shared
+            .metrics
+            .failed(&invocation.target, &error.to_string());
+    }
     let Some(id) = invocation.invocation_id else {
         if let Err(error) = outcome {
             tracing::debug!(connection = %shared.context.id, target = %invocation.target, %error, "non-blocking invocation failed");

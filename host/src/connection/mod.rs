@@ -466,7 +466,10 @@ async fn read_loop<I: Inbound, O: Outbound>(
                     // With stateful reconnect the client comes back on a
                     // new socket within the disconnect timeout.
                     let Some(reconnects) = reconnects.as_mut() else {
-                        outcome = Err(End::Dropped);
+                        outcome = Err(match inbound.ended_by_client() {
+                            true => End::ClientClosed(None),
+                            false => End::Dropped,
+                        });
                         break;
                     };
                     let Some(socket) = invoker.alongside(reconnected(reconnects, &mut close)).await else {

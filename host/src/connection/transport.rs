@@ -53,6 +53,13 @@ pub trait Inbound: Send + 'static {
     /// or, on the HTTP transports, silent for the disconnect timeout).
     fn next(&mut self) -> impl Future<Output = Option<Bytes>> + Send;
 
+    /// After `next` said `None`: whether the client ended the transport
+    /// on purpose (a long-polling DELETE), a clean close like a Close
+    /// message, not a drop.
+    fn ended_by_client(&self) -> bool {
+        false
+    }
+
     /// Reads and drops what the client still sends, for a bounded time,
     /// before the transport is let go (a WebSocket closed with unread
     /// input is reset, and the client loses the Close message).

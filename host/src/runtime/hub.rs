@@ -282,6 +282,12 @@ impl HubVersion {
                     .inc();
                 let failure = classify(&warm.store, &error);
                 let call = warm.store.data().call.as_ref().map(|c| c.what.clone());
+                self.env.metrics.events.record(
+                    crate::events::EventKind::Trap,
+                    &self.name,
+                    call.as_deref().unwrap_or("call"),
+                    &failure.to_string(),
+                );
                 tracing::warn!(hub = %self.name, call, %failure, "hub call trapped; instance discarded");
                 Err(failure)
             }
@@ -326,17 +332,36 @@ impl HubVersion {
         &self,
         context: &Arc<ConnectionContext>,
         user: Option<String>,
-        (method, args): (&str, &str),
+        call: (&str, &str),
         streams: CallStreams,
     ) -> Result<String, CallError> {
-        let mut lease = self
-            .checkout(Some(context), format!("invoke:{method}"))
-            .await?;
-        lease.set_streams(streams);
         let caller = Caller {
             id: context.id.clone(),
             user,
         };
+        self.invoke_as(Some(context), caller, call, streams).await
+    }
+
+    /// Runs `invoke` for the server API: the hub sees the server caller
+    /// (an empty id and no user) and `caller.details()` is none.
+    pub async fn invoke_from_server(&self, method: &str, args: &str) -> Result<String, CallError> {
+        let caller = Caller {
+            id: String::new(),
+            user: None,
+        };
+        self.invoke_as(None, caller, (method, args), CallStreams::default())
+            .await
+    }
+
+    async fn invoke_as(
+        &self,
+        context: Option<&Arc<ConnectionContext>>,
+        caller: Caller,
+        (method, args): (&str, &str),
+        streams: CallStreams,
+    ) -> Result<String, CallError> {
+        let mut lease = self.checkout(context, format!("invoke:{method}")).await?;
+        lease.set_streams(streams);
         let Warm { store, hub, .. } = &mut lease.warm;
         let outcome = hub
             .wasmhub_hub_handler()

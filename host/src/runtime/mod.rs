@@ -34,6 +34,7 @@ pub use streams::{CallStreams, UploadItem};
 
 use crate::cluster::{Cluster, ConnectionRecord};
 use crate::connection::CloseReason;
+use crate::events::EventKind;
 pub use cache::CompileCache;
 use state::{HostState, HubEnv};
 
@@ -182,6 +183,13 @@ impl Runtime {
                 let hubs = &self.metrics.hubs;
                 hubs.swaps.with_label_values(&[&name, "applied"]).inc();
                 hubs.serving(&name, &sha256, previous.as_ref().map(|p| p.sha256.as_str()));
+                let replaced = match &previous {
+                    Some(previous) => format!("replaces {}", previous.sha256),
+                    None => "first version".to_owned(),
+                };
+                self.metrics
+                    .events
+                    .record(EventKind::Swap, &name, &sha256, &replaced);
                 tracing::info!(
                     hub = %name,
                     sha256 = %sha256,
@@ -197,6 +205,9 @@ impl Runtime {
                 let hubs = &self.metrics.hubs;
                 hubs.swaps.with_label_values(&[&name, "refused"]).inc();
                 let message = format!("{error:#}");
+                self.metrics
+                    .events
+                    .record(EventKind::Refused, &name, &sha256, &message);
                 tracing::error!(
                     hub = %name,
                     sha256 = %sha256,
@@ -229,6 +240,12 @@ impl Runtime {
         tracing::info!(hub = %version.name, sha256 = %version.sha256, "hub retired: its file is gone");
         version.set_serving(false);
         self.metrics.hubs.retired(&version.name, &version.sha256);
+        self.metrics.events.record(
+            EventKind::Retired,
+            &version.name,
+            &version.sha256,
+            "its file is gone",
+        );
         self.cluster
             .close_hub(
                 &version.name,

@@ -105,6 +105,14 @@ settings! {
     /// Bytes of unacknowledged messages kept per stateful connection for
     /// a replay [default: 100000].
     stateful_reconnect_buffer "stateful-reconnect-buffer": size("SIZE");
+    /// Keys (comma-separated, 16+ characters each) that open the server
+    /// API at /api/v1 and the dashboard at /dashboard; a request carries
+    /// one as `Authorization: Bearer KEY` or `X-Api-Key: KEY`
+    /// [default: none, both off].
+    api_key "api-key": list("KEYS");
+    /// A file of more API keys, one per line (`#` comments, blank lines
+    /// skipped) [default: none].
+    api_key_file "api-key-file": path("FILE");
 }
 
 /// `true`/`false` (also `yes`/`no`, `on`/`off`, `1`/`0`).
@@ -211,6 +219,19 @@ pub enum SettingsError {
     /// The HS256 secret is empty, which would accept forged tokens.
     #[error("--jwt-secret must not be empty")]
     JwtSecretEmpty,
+    /// An API key too short to resist guessing (the key itself is never
+    /// printed).
+    #[error(
+        "{source_name}: an API key must be at least {MIN_API_KEY} characters (key {position} has {length})"
+    )]
+    ApiKeyShort {
+        source_name: String,
+        position: usize,
+        length: usize,
+    },
+    /// The API key file cannot be read or holds no key.
+    #[error("--api-key-file {}: {message}", path.display())]
+    ApiKeyFile { path: PathBuf, message: String },
     /// The RS256 key file is unreadable or not an RSA public key.
     #[error("--jwt-public-key {}: {message}", path.display())]
     JwtPublicKey { path: PathBuf, message: String },
@@ -306,8 +327,56 @@ fn build(layer: Layer) -> Result<(Config, SocketAddr), SettingsError> {
     if let Some(origins) = layer.cors_origin {
         config.cors_origins = check_origins(origins)?;
     }
+    config.api_keys = api_keys(layer.api_key, layer.api_key_file)?;
     check(&config)?;
     Ok((config, listen))
+}
+
+/// Shortest API key accepted.
+pub const MIN_API_KEY: usize = 16;
+
+/// The keys of `--api-key` and `--api-key-file`, checked for length.
+fn api_keys(
+    listed: Option<Vec<String>>,
+    file: Option<PathBuf>,
+) -> Result<Vec<String>, SettingsError> {
+    let mut keys = Vec::new();
+    let mut take = |source_name: String, found: Vec<String>| {
+        for (index, key) in found.into_iter().enumerate() {
+            if key.chars().count() < MIN_API_KEY {
+                return Err(SettingsError::ApiKeyShort {
+                    source_name: source_name.clone(),
+                    position: index + 1,
+                    length: key.chars().count(),
+                });
+            }
+            keys.push(key);
+        }
+        Ok(())
+    };
+    if let Some(listed) = listed {
+        take("--api-key".to_owned(), listed)?;
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(&path).map_err(|e| SettingsError::ApiKeyFile {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let found: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .map(str::to_owned)
+            .collect();
+        if found.is_empty() {
+            return Err(SettingsError::ApiKeyFile {
+                path,
+                message: "the file holds no key".to_owned(),
+            });
+        }
+        take(format!("--api-key-file {}", path.display()), found)?;
+    }
+    Ok(keys)
 }
 
 /// Overwrites a default only when some source gave a value.

@@ -522,3 +522,57 @@ fn example_config_file_parses_with_every_key() {
         Some(vec!["https://app.example.com".to_owned()])
     );
 }
+
+#[test]
+fn api_keys_from_the_flag_the_environment_and_a_file_never_printed() {
+    let (config, _) = ok(&["--hubs", "h"], &[]);
+    assert!(
+        config.api_keys.is_empty(),
+        "the server API is off by default"
+    );
+    let long = "k-0123456789abcdef";
+    let (config, _) = ok(
+        &["--hubs", "h", "--api-key", &format!("{long}1,{long}2")],
+        &[],
+    );
+    assert_eq!(config.api_keys, [format!("{long}1"), format!("{long}2")]);
+    let (config, _) = ok(&["--hubs", "h"], &[("WASMHUB_API_KEY", long)]);
+    assert_eq!(config.api_keys, [long]);
+    let file = TempFile::new(
+        "keys",
+        &format!("# keys of the order service\n\n{long}3\n  {long}4  \n"),
+    );
+    let (config, _) = ok(
+        &[
+            "--hubs",
+            "h",
+            "--api-key",
+            long,
+            "--api-key-file",
+            file.arg(),
+        ],
+        &[],
+    );
+    assert_eq!(
+        config.api_keys,
+        [long.to_owned(), format!("{long}3"), format!("{long}4")]
+    );
+
+    let error = err(&["--hubs", "h", "--api-key", "short-secret"], &[]).to_string();
+    assert!(
+        error.contains("at least 16 characters (key 1 has 12)"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("short-secret"),
+        "the key is not printed: {error}"
+    );
+    let empty = TempFile::new("no-keys", "# nothing yet\n");
+    let error = err(&["--hubs", "h", "--api-key-file", empty.arg()], &[]).to_string();
+    assert!(error.contains("holds no key"), "{error}");
+    let error = err(&["--hubs", "h", "--api-key-file", "/nonexistent/keys"], &[]).to_string();
+    assert!(
+        error.contains("--api-key-file /nonexistent/keys"),
+        "{error}"
+    );
+}

@@ -244,7 +244,7 @@ pub async fn delete_handler(
             "Cannot terminate this connection using the DELETE endpoint.",
         );
     }
-    connection.end();
+    connection.end_by_client();
     text(StatusCode::ACCEPTED, "")
 }
 

@@ -11,7 +11,7 @@
 //! or by client address). WebSockets need no stickiness.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,6 +47,10 @@ pub struct HttpConnection {
     /// ended it (DELETE, the event stream closed), stopped polling, or the
     /// connection task finished.
     gone: watch::Sender<bool>,
+    /// Set by a long-polling DELETE: the client ended the connection on
+    /// purpose (its Close message, which the official client does not
+    /// wait for, may never arrive).
+    deleted: AtomicBool,
     /// Long polling: the frames the next poll takes.
     pub(super) frames: tokio::sync::Mutex<mpsc::Receiver<Bytes>>,
     /// Long polling: bumped by every poll, so an older poll still waiting
@@ -79,6 +83,7 @@ impl HttpConnection {
             posts,
             post_in_progress: tokio::sync::Mutex::new(()),
             gone,
+            deleted: AtomicBool::new(false),
             frames: tokio::sync::Mutex::new(frames_rx),
             poll_generation: AtomicU64::new(0),
             poll_superseded: Notify::new(),
@@ -118,6 +123,12 @@ impl HttpConnection {
     /// gone and says goodbye.
     pub fn end(&self) {
         self.gone.send_replace(true);
+    }
+
+    /// A long-polling DELETE: the client ends the connection cleanly.
+    pub fn end_by_client(&self) {
+        self.deleted.store(true, Ordering::Release);
+        self.end();
     }
 
     pub fn is_gone(&self) -> bool {
@@ -170,6 +181,10 @@ pub struct HttpInbound {
 }
 
 impl Inbound for HttpInbound {
+    fn ended_by_client(&self) -> bool {
+        self.connection.deleted.load(Ordering::Acquire)
+    }
+
     async fn next(&mut self) -> Option<Bytes> {
         let long_polling = self.connection.kind == TransportKind::LongPolling;
         loop {

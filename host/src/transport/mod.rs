@@ -7,13 +7,19 @@
 //!   and long polling ([`connect`]);
 //! - `GET /healthz`: the hubs this node serves ([`health`]);
 //! - `GET /metrics`: Prometheus metrics ([`metrics`]);
+//! - `/api/v1/...`: the server API for backends, behind API keys
+//!   ([`api`]);
+//! - `GET /dashboard`: the live cluster page, on with the API
+//!   ([`dashboard`]);
 //! - everything else: the `--web` directory, when there is one.
 //!
 //! Every route passes the [`cors`] layer.
 
+pub mod api;
 pub mod auth;
 mod connect;
 mod cors;
+mod dashboard;
 mod health;
 pub mod http_connection;
 mod long_polling;
@@ -50,6 +56,10 @@ pub struct AppState {
     /// Set when the node begins to shut down: new negotiates and
     /// connections get 503, so clients reconnect elsewhere.
     pub draining: Arc<AtomicBool>,
+    /// The keys of the server API; none: the API and dashboard are off.
+    pub api_keys: Option<Arc<api::keys::ApiKeys>>,
+    /// When this process began serving, ms since the Unix epoch.
+    pub started_ms: u64,
 }
 
 impl AppState {
@@ -59,13 +69,16 @@ impl AppState {
             Some(jwt) => Some(Arc::new(auth::Verifier::new(jwt)?)),
             None => None,
         };
+        let api_keys = api::keys::ApiKeys::new(&services.config.api_keys).map(Arc::new);
         Ok(Self {
             services,
             negotiated: Arc::new(NegotiatedConnections::default()),
             http_connections: Arc::new(HttpConnections::default()),
             reconnects: Arc::new(websocket::Reconnects::default()),
+            api_keys,
             verifier,
             draining: Arc::new(AtomicBool::new(false)),
+            started_ms: crate::events::now_ms(),
         })
     }
 
@@ -105,7 +118,13 @@ pub fn router(state: AppState) -> Router {
                 .layer(post_limit),
         )
         .route("/healthz", get(health::health_handler))
-        .route("/metrics", get(metrics::metrics_handler));
+        .route("/metrics", get(metrics::metrics_handler))
+        .route("/dashboard", get(dashboard::dashboard_handler))
+        .merge(
+            api::routes(state.clone()).layer(axum::extract::DefaultBodyLimit::max(
+                api::body_limit(&state.services.config),
+            )),
+        );
     if let Some(dir) = web_dir {
         router = router
             .route_service("/chat", ServeFile::new(dir.join("index.html")))

@@ -53,6 +53,13 @@ pub enum Envelope {
         request: u64,
         not_found: Option<String>,
     },
+    /// Close the selected connections (the server API's disconnect).
+    Close {
+        from: String,
+        selection: Selection,
+        error: Option<String>,
+        allow_reconnect: bool,
+    },
 }
 
 /// One client's answer on the wire.
@@ -75,6 +82,7 @@ impl Envelope {
             Envelope::Answers { .. } => "answers",
             Envelope::Group { .. } => "group",
             Envelope::GroupDone { .. } => "group_done",
+            Envelope::Close { .. } => "close",
         }
     }
 

@@ -275,6 +275,8 @@ pub(super) async fn sweep(backplane: &Backplane, node: &str) -> redis::RedisResu
         let mut pipe = redis::pipe();
         pipe.del(keys.heartbeat(node))
             .ignore()
+            .del(keys.status(node))
+            .ignore()
             .srem(keys.nodes(), node)
             .ignore()
             .del(keys.sweeper(node))

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::envelope::{Envelope, WireAnswer, raw};
 use super::{Backplane, Waiter};
-use crate::cluster::{Filter, Selection};
+use crate::cluster::{CloseReason, Filter, Selection};
 use crate::connection::Encoded;
 
 /// Bytes of envelopes received and not yet handled. redis-rs buffers
@@ -282,6 +282,24 @@ fn handle(backplane: &Arc<Backplane>, envelope: Envelope) {
                 && let Waiter::Group(tx) = pending.waiter
             {
                 let _ = tx.send(not_found);
+            }
+        }
+        Envelope::Close {
+            from,
+            selection,
+            error,
+            allow_reconnect,
+        } => {
+            // The sender closed its own connections already.
+            if from == backplane.node_id() {
+                return;
+            }
+            let reason = CloseReason {
+                error,
+                allow_reconnect,
+            };
+            for handle in backplane.local.handles_of(&selection) {
+                handle.close(reason.clone());
             }
         }
     }

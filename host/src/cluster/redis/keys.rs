@@ -8,6 +8,7 @@
 //! | `P:node:{node}:heartbeat` | string `<process>:<beat>`, expires after node-timeout | liveness |
 //! | `P:node:{node}:connections` | set | connection ids the node owns |
 //! | `P:node:{node}:inbox` | channel | envelopes for that node only |
+//! | `P:node:{node}:status` | string (JSON), expires after node-timeout | what the node says of itself (the dashboard) |
 //! | `P:node:{node}:sweeper` | string, expires | the node sweeping that (dead) node |
 //! | `P:broadcast` | channel | sends every node resolves locally |
 //! | `P:connection:{id}` | string (JSON) | the connection's registration |
@@ -51,6 +52,11 @@ impl Keys {
 
     pub fn node_connections(&self, node: &str) -> String {
         format!("{}:node:{node}:connections", self.prefix)
+    }
+
+    /// What a node says of itself: hubs, counts, recent events.
+    pub fn status(&self, node: &str) -> String {
+        format!("{}:node:{node}:status", self.prefix)
     }
 
     /// The lease of the node sweeping `node` (one sweeper per dead node).

@@ -18,6 +18,7 @@ mod inbox;
 pub mod keys;
 mod mirror;
 mod owners;
+mod status;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,9 +29,9 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::oneshot;
 
-use super::backend::{Backend, WriteGuard};
+use super::backend::{Backend, NodeReport, WriteGuard};
 use super::memory::MemoryRegistry;
-use super::{ClientAnswer, ClusterError, ConnectionRecord, Filter, Selection};
+use super::{ClientAnswer, CloseReason, ClusterError, ConnectionRecord, Filter, Selection};
 use envelope::{Envelope, WireAnswer, raw};
 use keys::Keys;
 
@@ -492,6 +493,29 @@ impl Backend for Backplane {
         }
     }
 
+    /// One PUBLISH on the broadcast channel: every node closes its own.
+    async fn publish_close(
+        &self,
+        selection: &Selection,
+        reason: &CloseReason,
+    ) -> Result<(), ClusterError> {
+        let envelope = Envelope::Close {
+            from: self.node_id().to_owned(),
+            selection: selection.clone(),
+            error: reason.error.clone(),
+            allow_reconnect: reason.allow_reconnect,
+        };
+        self.publish(self.keys.broadcast(), &envelope).await
+    }
+
+    async fn put_status(&self, status: &str) -> Result<(), ClusterError> {
+        status::put(self, status).await.map_err(unavailable)
+    }
+
+    async fn node_reports(&self) -> Result<Vec<NodeReport>, ClusterError> {
+        status::read_all(self).await.map_err(unavailable)
+    }
+
     /// Shares a negotiation so that the WebSocket request may reach any
     /// node (no sticky sessions). The value is `connection_id hub`.
     async fn share_negotiation(
@@ -535,6 +559,8 @@ impl Backend for Backplane {
             heartbeat::sweep(self, &node).await?;
             let mut pipe = redis::pipe();
             pipe.del(self.keys.heartbeat(&node))
+                .ignore()
+                .del(self.keys.status(&node))
                 .ignore()
                 .srem(self.keys.nodes(), &node)
                 .ignore();
