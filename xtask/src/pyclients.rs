@@ -1,7 +1,8 @@
-//! The Python SignalR clients (pysignalr, signalrcore) that
-//! `tests/node/python-clients.test.mjs` runs against the host: pinned in
-//! `tests/python/requirements.txt`, installed into the virtualenv
-//! `target/tools/pyclients`.
+//! The Python tools of the node tests: the SignalR clients (pysignalr,
+//! signalrcore) that `tests/node/python-clients.test.mjs` runs against the
+//! host, the Prometheus parser of the metrics tests and schemathesis for
+//! `tests/node/openapi.test.mjs`; pinned in `tests/python/requirements.txt`,
+//! installed into the virtualenv `target/tools/pyclients`.
 
 use std::path::PathBuf;
 
