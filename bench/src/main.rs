@@ -38,7 +38,7 @@ usage:
                           [--nodes 1] [--publishers 1]
   wasmhub-bench idle      [--server S] [--connections 10000]
   wasmhub-bench whisper   [--server S] [--pairs 10] [--rate 10000] [--seconds 5]
-  wasmhub-bench scrape    [--server S] [--connections 10000] [--scrapes 100]
+  wasmhub-bench scrape    [--server S] [--connections 10000] [--scrapes 100] [--path /metrics]
   wasmhub-bench all       [--pairs 3] [--idle-connections 10000] [--subscribers 5000] [--out FILE]
 
   S is wasmhub-json (default), wasmhub-msgpack or socketioxide. Binaries come
@@ -195,10 +195,11 @@ async fn dispatch(args: Vec<String>) -> anyhow::Result<()> {
             let dialect = options.dialect()?;
             let connections = options.take("connections", 10_000)?;
             let scrapes = options.take("scrapes", 100)?;
+            let path: String = options.take("path", "/metrics".to_owned())?;
             options.finish()?;
-            let r = scrape::run(&binaries, dialect, connections, scrapes).await?;
+            let r = scrape::run(&binaries, dialect, (connections, scrapes), &path).await?;
             println!(
-                "{}: GET /metrics with {} connections open: {:.2} ms each, {:.2} ms of server CPU, \
+                "{}: GET {path} with {} connections open: {:.2} ms each, {:.2} ms of server CPU, \
                  {} bytes ({} scrapes)",
                 dialect.name(),
                 r.connections,

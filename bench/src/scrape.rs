@@ -1,6 +1,7 @@
 //! Scrape: what one `GET /metrics` costs the server with N connections
 //! open (the metrics are per hub, not per connection, so it should not
-//! grow with N).
+//! grow with N); or one `GET /api/v1/cluster`, the dashboard's poll,
+//! which reads every connection record (it grows with N).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -25,25 +26,34 @@ pub struct ScrapeResult {
     pub bytes: usize,
 }
 
-/// Opens `connections` idle connections to a fresh wasmhub, then scrapes
-/// `/metrics` `scrapes` times, one after the other.
+/// The API key the server is started with when `path` is under /api/.
+const KEY: &str = "wasmhub-bench-api-key-0123456789";
+
+/// Opens `connections` idle connections to a fresh wasmhub, then GETs
+/// `path` (`/metrics` or an `/api/v1/...` endpoint) `scrapes` times, one
+/// after the other.
 pub async fn run(
     binaries: &Binaries,
     dialect: Dialect,
-    connections: usize,
-    scrapes: usize,
+    (connections, scrapes): (usize, usize),
+    path: &str,
 ) -> anyhow::Result<ScrapeResult> {
     if !dialect.is_wasmhub() || scrapes == 0 {
         bail!("scrape needs a wasmhub server and at least one scrape");
     }
-    let server = Server::start(binaries, dialect).await?;
+    let api = path.starts_with("/api/");
+    let flags = match api {
+        true => vec!["--api-key".to_owned(), KEY.to_owned()],
+        false => Vec::new(),
+    };
+    let server = Server::start_with(binaries, dialect, &flags).await?;
     let conns = open_many(dialect, server.addr, connections, false).await?;
     // One scrape first: the first one builds the encoder's buffers.
-    let mut bytes = get_metrics(server.addr).await?.len();
+    let mut bytes = get(server.addr, path, api).await?.len();
     let cpu_before = server.cpu_time()?;
     let started = Instant::now();
     for _ in 0..scrapes {
-        bytes = get_metrics(server.addr).await?.len();
+        bytes = get(server.addr, path, api).await?.len();
     }
     let elapsed = started.elapsed();
     let cpu = server.cpu_time()?.saturating_sub(cpu_before);
@@ -58,12 +68,17 @@ pub async fn run(
     })
 }
 
-/// One `GET /metrics` over its own HTTP/1.1 connection; the body.
-async fn get_metrics(server: SocketAddr) -> anyhow::Result<Vec<u8>> {
+/// One `GET path` over its own HTTP/1.1 connection (with the API key
+/// when `api`); the body.
+async fn get(server: SocketAddr, path: &str, api: bool) -> anyhow::Result<Vec<u8>> {
     let exchange = async {
         let mut stream = TcpStream::connect(server).await?;
+        let key = match api {
+            true => format!("Authorization: Bearer {KEY}\r\n"),
+            false => String::new(),
+        };
         let request =
-            format!("GET /metrics HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\n\r\n");
+            format!("GET {path} HTTP/1.1\r\nHost: {server}\r\n{key}Connection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await?;
         let mut response = Vec::new();
         stream.read_to_end(&mut response).await?;
@@ -71,14 +86,14 @@ async fn get_metrics(server: SocketAddr) -> anyhow::Result<Vec<u8>> {
     };
     let response = tokio::time::timeout(Duration::from_secs(10), exchange)
         .await
-        .context("GET /metrics took over 10 s")??;
+        .with_context(|| format!("GET {path} took over 10 s"))??;
     let split = response
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .context("GET /metrics: no HTTP header end")?;
+        .with_context(|| format!("GET {path}: no HTTP header end"))?;
     if !response.starts_with(b"HTTP/1.1 200") {
         bail!(
-            "GET /metrics answered {}",
+            "GET {path} answered {}",
             String::from_utf8_lossy(&response[..split])
         );
     }

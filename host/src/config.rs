@@ -23,6 +23,16 @@ pub struct Jwt {
     pub audience: Option<String>,
 }
 
+/// How the host writes its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Text lines for people.
+    #[default]
+    Text,
+    /// One flat JSON object a line ([`crate::logging`]).
+    Json,
+}
+
 /// Everything the host needs to know to serve.
 #[derive(Clone)]
 pub struct Config {
@@ -87,6 +97,7 @@ pub struct Config {
     /// Keys that open the server API and the dashboard; none keeps both
     /// off.
     pub api_keys: Vec<String>,
+    pub log_format: LogFormat,
 }
 
 impl Config {
@@ -120,6 +131,7 @@ impl Config {
             stateful_reconnect: true,
             stateful_reconnect_buffer: 100_000,
             api_keys: Vec::new(),
+            log_format: LogFormat::Text,
         }
     }
 }

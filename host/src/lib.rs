@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod events;
+pub mod logging;
 pub mod metrics;
 pub mod names;
 pub use wasmhub_protocol as protocol;

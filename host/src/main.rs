@@ -32,17 +32,11 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     match cli.command {
         Command::Serve(args) => {
+            // Settings first: they say how to log (their errors go to stderr).
             let (config, listen) = settings::resolve(args, &settings::process_env)?;
+            wasmhub::logging::init(config.log_format, &config.node_id);
             tokio::runtime::Runtime::new()?.block_on(wasmhub::server::serve(config, listen))
         }
     }

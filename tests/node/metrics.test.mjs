@@ -7,7 +7,7 @@
 
 import { describe } from "node:test";
 import assert from "node:assert/strict";
-import { useHost, spec, eventually, scrapeMetrics as scrape, RS } from "./harness.mjs";
+import { useHost, spec, eventually, scrapeMetrics as scrape, RS, deferred } from "./harness.mjs";
 
 const HUB = "/hubs/testhub";
 
@@ -134,5 +134,29 @@ describe("metrics", () => {
     assert.equal(delta("wasmhub_connections_opened_total", { ...hub, transport: "WebSockets" }), 2);
     assert.equal(delta("wasmhub_connections_opened_total", { ...hub, transport: "LongPolling" }), 1);
     assert.equal(delta("wasmhub_connections_closed_total", { ...hub, reason: "client_closed" }), 3);
+  });
+
+  spec("streaming calls count once each, when they end, with their errors", async () => {
+    const collect = (stream) => {
+      const done = deferred();
+      const items = [];
+      stream.subscribe({ next: (i) => items.push(i), complete: () => done.resolve(items), error: (e) => done.reject(e) });
+      return done.promise;
+    };
+    const before = await scrape(fx.url);
+    const conn = await fx.connect(HUB);
+    assert.deepEqual(await collect(conn.stream("Stream")), ["a", "b", "c"]);
+    assert.deepEqual(await collect(conn.stream("Stream")), ["a", "b", "c"]);
+    await assert.rejects(collect(conn.stream("StreamThrowException", "boom")), /boom/);
+    await conn.stop();
+    const after = await scrape(fx.url);
+    const hub = { hub: "testhub" };
+    const delta = (name, labels) => after.value(name, labels) - before.value(name, labels);
+    assert.equal(delta("wasmhub_invocations_total", { ...hub, method: "Stream" }), 2);
+    assert.equal(delta("wasmhub_invocation_duration_seconds_count", { ...hub, method: "Stream" }), 2);
+    assert.equal(
+      delta("wasmhub_invocation_errors_total", { ...hub, method: "StreamThrowException", kind: "HubException" }),
+      1,
+    );
   });
 });

@@ -43,6 +43,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout};
+use tracing::Instrument as _;
 
 pub use handle::{CloseReason, ConnectionEnds, ConnectionHandle, Encoded};
 pub use transport::{Inbound, Outbound, TransportClosed, TransportKind};
@@ -111,8 +112,26 @@ struct Reconnects<I, O> {
     disconnect_timeout: Duration,
 }
 
-/// Serves a connection on its transport until it ends.
+/// Serves a connection on its transport until it ends. Everything it
+/// logs carries its hub, id and transport (the `connection` span).
 pub async fn serve<I: Inbound, O: Outbound>(
+    carrier: Carrier<I, O>,
+    setup: ConnectionSetup,
+    services: Services,
+) {
+    let context = &setup.context;
+    let span = tracing::info_span!(
+        "connection",
+        hub = %context.hub,
+        connection = %context.id,
+        transport = context.transport,
+    );
+    serve_in_span(carrier, setup, services)
+        .instrument(span)
+        .await
+}
+
+async fn serve_in_span<I: Inbound, O: Outbound>(
     carrier: Carrier<I, O>,
     setup: ConnectionSetup,
     services: Services,
@@ -289,17 +308,20 @@ async fn accept<O: Outbound>(
     services.cluster.register(record, handle.clone()).await;
     let unregister = Unregister::new(services.cluster.clone(), &context.id);
     let accepted = on_connected(services, &context).await;
-    let writer = tokio::spawn(writer::run(
-        outbound,
-        handle.clone(),
-        ends,
-        writer::WriterSettings {
-            keep_alive: (!kind.has_inherent_keep_alive()).then_some(config.keep_alive),
-            write_timeout: config.write_timeout,
-            stateful,
-            metrics: metrics.clone(),
-        },
-    ));
+    let writer = tokio::spawn(
+        writer::run(
+            outbound,
+            handle.clone(),
+            ends,
+            writer::WriterSettings {
+                keep_alive: (!kind.has_inherent_keep_alive()).then_some(config.keep_alive),
+                write_timeout: config.write_timeout,
+                stateful,
+                metrics: metrics.clone(),
+            },
+        )
+        .instrument(tracing::Span::current()),
+    );
     let live = Live {
         kind,
         context,

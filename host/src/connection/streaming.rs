@@ -226,12 +226,23 @@ async fn run(shared: Arc<Shared>, call: Call, mut streams: CallStreams) {
         }
         return;
     };
+    let started = std::time::Instant::now();
     let user = shared.cluster.user_of(&shared.context.id).await;
     let target = call.target.as_str();
+    // Counted when the call ends: a stream's duration is the whole stream.
+    let count = |error: Option<&CallError>| {
+        shared
+            .metrics
+            .invocation(target, started.elapsed(), error.map(CallError::kind));
+        if let Some(error @ CallError::Hub(_)) = error {
+            shared.metrics.failed(target, &error.to_string());
+        }
+    };
     if !call.streaming {
         let outcome = hub
             .invoke(&shared.context, user, (target, &call.arguments), streams)
             .await;
+        count(outcome.as_ref().err());
         let Some(id) = call.invocation_id else { return };
         let outcome = match outcome {
             Ok(result) => Outcome::Result(result),
@@ -267,6 +278,7 @@ async fn run(shared: Arc<Shared>, call: Call, mut streams: CallStreams) {
         forward(item, &mut sent_any);
     }
     let was_cancelled = cancelled.as_ref().is_some_and(|c| *c.borrow());
+    count(outcome.as_ref().err().filter(|_| !was_cancelled));
     let outcome = match outcome {
         // A cancelled stream ends without an error (ASP.NET Core).
         Ok(()) => Outcome::Void,

@@ -336,6 +336,10 @@ impl log::Host for HostState {
         // One line per call: a hub cannot forge the host's log lines.
         let message = message.replace('\n', "\\n").replace('\r', "\\r");
         let call = self.call.as_ref().map(|c| c.what.as_str()).unwrap_or("");
+        let method = call
+            .strip_prefix("invoke:")
+            .or_else(|| call.strip_prefix("stream:"))
+            .unwrap_or("");
         let connection = self.caller().map(|c| c.id.as_str()).unwrap_or("");
         let fields = fields
             .iter()
@@ -346,19 +350,19 @@ impl log::Host for HostState {
             .replace('\r', "\\r");
         match level {
             log::Level::Trace => {
-                tracing::trace!(target: "hub", hub, connection, call, fields, "{message}")
+                tracing::trace!(target: "hub", hub, connection, method, call, fields, "{message}")
             }
             log::Level::Debug => {
-                tracing::debug!(target: "hub", hub, connection, call, fields, "{message}")
+                tracing::debug!(target: "hub", hub, connection, method, call, fields, "{message}")
             }
             log::Level::Info => {
-                tracing::info!(target: "hub", hub, connection, call, fields, "{message}")
+                tracing::info!(target: "hub", hub, connection, method, call, fields, "{message}")
             }
             log::Level::Warn => {
-                tracing::warn!(target: "hub", hub, connection, call, fields, "{message}")
+                tracing::warn!(target: "hub", hub, connection, method, call, fields, "{message}")
             }
             log::Level::Error => {
-                tracing::error!(target: "hub", hub, connection, call, fields, "{message}")
+                tracing::error!(target: "hub", hub, connection, method, call, fields, "{message}")
             }
         }
         Ok(())

@@ -113,6 +113,10 @@ settings! {
     /// A file of more API keys, one per line (`#` comments, blank lines
     /// skipped) [default: none].
     api_key_file "api-key-file": path("FILE");
+    /// `text`, or `json`: one JSON object a line with node, hub,
+    /// connection and method fields; `RUST_LOG` filters either
+    /// [default: text].
+    log_format "log-format": text("FORMAT");
 }
 
 /// `true`/`false` (also `yes`/`no`, `on`/`off`, `1`/`0`).
@@ -219,6 +223,9 @@ pub enum SettingsError {
     /// The HS256 secret is empty, which would accept forged tokens.
     #[error("--jwt-secret must not be empty")]
     JwtSecretEmpty,
+    /// A value outside the setting's choices.
+    #[error("--{flag}: {reason}")]
+    BadValue { flag: &'static str, reason: String },
     /// An API key too short to resist guessing (the key itself is never
     /// printed).
     #[error(
@@ -328,6 +335,13 @@ fn build(layer: Layer) -> Result<(Config, SocketAddr), SettingsError> {
         config.cors_origins = check_origins(origins)?;
     }
     config.api_keys = api_keys(layer.api_key, layer.api_key_file)?;
+    if let Some(format) = layer.log_format {
+        config.log_format =
+            wasmhub::logging::parse_format(&format).map_err(|reason| SettingsError::BadValue {
+                flag: "log-format",
+                reason,
+            })?;
+    }
     check(&config)?;
     Ok((config, listen))
 }

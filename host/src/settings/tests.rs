@@ -465,6 +465,10 @@ fn help_states_the_real_defaults() {
                 assert_eq!(stated, defaults.stateful_reconnect.to_string());
             }
             "stateful-reconnect-buffer" => size(defaults.stateful_reconnect_buffer),
+            "log-format" => assert_eq!(
+                wasmhub::logging::parse_format(stated),
+                Ok(defaults.log_format)
+            ),
             _ => assert!(
                 stated == "none"
                     || stated.starts_with("none,")
@@ -573,6 +577,19 @@ fn api_keys_from_the_flag_the_environment_and_a_file_never_printed() {
     let error = err(&["--hubs", "h", "--api-key-file", "/nonexistent/keys"], &[]).to_string();
     assert!(
         error.contains("--api-key-file /nonexistent/keys"),
+        "{error}"
+    );
+}
+
+#[test]
+fn log_format_is_text_or_json() {
+    use wasmhub::config::LogFormat;
+    assert_eq!(ok(&["--hubs", "h"], &[]).0.log_format, LogFormat::Text);
+    let (config, _) = ok(&["--hubs", "h"], &[("WASMHUB_LOG_FORMAT", "json")]);
+    assert_eq!(config.log_format, LogFormat::Json);
+    let error = err(&["--hubs", "h", "--log-format", "xml"], &[]).to_string();
+    assert!(
+        error.contains("--log-format: 'xml' is not a log format"),
         "{error}"
     );
 }

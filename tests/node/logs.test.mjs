@@ -1,0 +1,56 @@
+// `--log-format json`: every line the host writes to stderr is one JSON
+// object, flat, naming the node; a hub's log lines name the hub, the
+// connection and the method; a host line about a connection (a trap)
+// carries the connection's fields from its span.
+
+import { describe } from "node:test";
+import assert from "node:assert/strict";
+import { useHost, spec, eventually } from "./harness.mjs";
+
+/** The host's stderr lines, each parsed (a line that is not JSON fails). */
+function jsonLines(host) {
+  return host
+    .stderr()
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => {
+      try {
+        return JSON.parse(line);
+      } catch {
+        throw new Error(`a log line is not JSON: ${line}`);
+      }
+    });
+}
+
+describe("JSON logs", () => {
+  const fx = useHost(["--log-format", "json", "--node-id", "log-node"]);
+
+  spec("hub and host lines are flat JSON with node, hub, connection and method", async () => {
+    const conn = await fx.connect("/hubs/testhub");
+    await conn.invoke("LogMany", 2);
+    await assert.rejects(conn.invoke("Panic", "for the log"), /HubTrap/);
+    const { value: lines } = await eventually(
+      async () => jsonLines(fx.host),
+      (lines) => lines.some((l) => l.message?.includes("trapped")),
+      10_000,
+      "the trap's log line",
+    );
+    assert.ok(lines.length > 3);
+    for (const line of lines) {
+      assert.equal(line.node, "log-node", JSON.stringify(line));
+      assert.match(line.timestamp, /Z$/);
+      assert.ok(line.level && line.target, JSON.stringify(line));
+    }
+    const hubLines = lines.filter((l) => l.target === "hub" && l.message?.startsWith("log-many line"));
+    assert.equal(hubLines.length, 2, JSON.stringify(lines.slice(-10)));
+    for (const line of hubLines) {
+      assert.equal(line.hub, "testhub");
+      assert.equal(line.connection, conn.connectionId);
+      assert.equal(line.method, "LogMany");
+    }
+    const trap = lines.find((l) => l.message?.includes("trapped"));
+    assert.equal(trap.connection, conn.connectionId, JSON.stringify(trap));
+    assert.equal(trap.hub, "testhub");
+    assert.equal(trap.transport, "WebSockets");
+  });
+});
