@@ -25,6 +25,7 @@ import {
   negotiate,
   rawConnect,
   rejection,
+  scrapeMetrics,
   startHost,
   withDeadline,
 } from "./harness.mjs";
@@ -537,4 +538,26 @@ reloadSpec("with --watch false, new and changed files are not picked up", { args
   assert.equal(await conn.invoke("Echo", "unchanged"), "unchanged");
   assert.match(watching.stderr(), /watching for hub changes/);
   assert.doesNotMatch(env.host.stderr(), /watching for hub changes/);
+});
+
+reloadSpec("the metrics follow a swap: the serving version's info moves, applied and refused are counted", {}, async (env) => {
+  const labels = (sha) => ({ hub: "swap", sha256: sha });
+  const first = sha256(testhub());
+  const before = await scrapeMetrics(env.url);
+  assert.equal(before.value("wasmhub_hub_serving_info", labels(first)), 1);
+  const next = variant(testhub(), "metrics");
+  env.put("swap.wasm", next);
+  await env.waitServing("swap", sha256(next));
+  const bad = randomBytes(512);
+  env.put("swap.wasm", bad);
+  await env.waitRefused("swap", sha256(bad));
+  const after = await scrapeMetrics(env.url);
+  const serving = after.samples.filter((s) => s.name === "wasmhub_hub_serving_info" && s.labels.hub === "swap");
+  assert.deepEqual(serving.map((s) => [s.labels.sha256, s.value]), [[sha256(next), 1]], "one info series, the new version's");
+  const delta = (result) =>
+    after.value("wasmhub_hub_swaps_total", { hub: "swap", result }) - before.value("wasmhub_hub_swaps_total", { hub: "swap", result });
+  assert.equal(delta("applied"), 1);
+  // Each load of a refused file counts (the watcher may see one write as
+  // two events: a serving file seen again is no load, a refused one is).
+  assert.ok(delta("refused") >= 1, `refused ${delta("refused")}`);
 });
