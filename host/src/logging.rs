@@ -21,6 +21,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
 
+/// Keys every line has; fields of these names are renamed.
+const RESERVED: &[&str] = &["timestamp", "level", "target", "node"];
+
 /// The filter when `RUST_LOG` sets none.
 const DEFAULT_FILTER: &str = "info,wasmtime=warn,cranelift=warn";
 
@@ -91,17 +94,30 @@ where
         line.insert("level".into(), meta.level().as_str().into());
         line.insert("target".into(), meta.target().into());
         line.insert("node".into(), self.node.clone().into());
-        // Outer spans first, so an inner span's field wins.
+        // Outer spans first, so an inner span's field wins; a field named
+        // like a key of the line's own (a sweep's `node`, the dead one)
+        // keeps its value under `field.<name>`.
+        let mut add = |name: String, value: Value| {
+            let name = match RESERVED.contains(&name.as_str()) {
+                true => format!("field.{name}"),
+                false => name,
+            };
+            line.insert(name, value);
+        };
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 if let Some(fields) = span.extensions().get::<SpanFields>() {
-                    line.extend(fields.0.clone());
+                    for (name, value) in &fields.0 {
+                        add(name.clone(), value.clone());
+                    }
                 }
             }
         }
         let mut fields = JsonVisitor::default();
         event.record(&mut fields);
-        line.extend(fields.0);
+        for (name, value) in fields.0 {
+            add(name, value);
+        }
         let text = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
         writeln!(writer, "{text}")
     }
@@ -183,13 +199,19 @@ mod tests {
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("connection", hub = "chat", connection = "c1");
             let _in = span.enter();
-            tracing::warn!(method = "Send", took_ms = 3u64, "slow call");
+            tracing::warn!(
+                method = "Send",
+                took_ms = 3u64,
+                node = "node-z",
+                "slow call"
+            );
         });
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 1, "{text}");
         let line: BTreeMap<String, Value> = serde_json::from_str(lines[0]).unwrap();
         assert_eq!(line["node"], "node-a");
+        assert_eq!(line["field.node"], "node-z");
         assert_eq!(line["hub"], "chat");
         assert_eq!(line["connection"], "c1");
         assert_eq!(line["method"], "Send");

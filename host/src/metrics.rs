@@ -329,8 +329,8 @@ impl Metrics {
         let mut totals: std::collections::BTreeMap<String, HubTotals> = Default::default();
         for family in self.registry.gather() {
             let field: fn(&mut HubTotals) -> &mut u64 = match family.name() {
-                "wasmhub_received_messages_total" => |t| &mut t.messages_in,
-                "wasmhub_sent_messages_total" => |t| &mut t.messages_out,
+                "wasmhub_messages_received_total" => |t| &mut t.messages_in,
+                "wasmhub_messages_sent_total" => |t| &mut t.messages_out,
                 "wasmhub_invocations_total" => |t| &mut t.invocations,
                 "wasmhub_invocation_errors_total" => |t| &mut t.errors,
                 _ => continue,
@@ -634,5 +634,16 @@ mod tests {
         assert!(text.contains(
             r#"wasmhub_invocation_errors_total{hub="chat",kind="HubException",method="Echo"} 1"#
         ));
+        // The dashboard's totals read the same families.
+        let totals = &metrics.hub_totals()["chat"];
+        assert_eq!(
+            (
+                totals.messages_in,
+                totals.messages_out,
+                totals.invocations,
+                totals.errors
+            ),
+            (1, 2, 4, 1)
+        );
     }
 }

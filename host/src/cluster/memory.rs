@@ -24,6 +24,18 @@ struct State {
     by_group: HashMap<(String, String), BTreeSet<String>>,
 }
 
+/// One hub on this node, for the node's status.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HubSummary {
+    pub connections: usize,
+    /// Distinct users.
+    pub users: usize,
+    /// Some of them (up to the limit asked), in no order.
+    pub user_ids: Vec<String>,
+    /// Every group and its member count, in no order.
+    pub groups: Vec<(String, usize)>,
+}
+
 struct Entry {
     record: ConnectionRecord,
     handle: ConnectionHandle,
@@ -170,6 +182,38 @@ impl MemoryRegistry {
             .values()
             .map(|e| e.record.clone())
             .collect()
+    }
+
+    /// Per hub (by [`hub_key`]): its connections, users and groups here,
+    /// read from the indexes (no record is copied).
+    pub fn summaries(&self, users_listed: usize) -> HashMap<String, HubSummary> {
+        let state = self.lock();
+        let mut out: HashMap<String, HubSummary> = state
+            .by_hub
+            .iter()
+            .map(|(hub, ids)| {
+                let summary = HubSummary {
+                    connections: ids.len(),
+                    ..HubSummary::default()
+                };
+                (hub.clone(), summary)
+            })
+            .collect();
+        for ((hub, user), _) in state.by_user.iter() {
+            let Some(summary) = out.get_mut(hub) else {
+                continue;
+            };
+            summary.users += 1;
+            if summary.user_ids.len() < users_listed {
+                summary.user_ids.push(user.clone());
+            }
+        }
+        for ((hub, group), ids) in state.by_group.iter() {
+            if let Some(summary) = out.get_mut(hub) {
+                summary.groups.push((group.clone(), ids.len()));
+            }
+        }
+        out
     }
 
     /// Every connection's handle (to close them all at shutdown).

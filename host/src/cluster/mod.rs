@@ -190,6 +190,21 @@ impl Cluster {
         method: &str,
         args: &str,
     ) -> Result<usize, ClusterError> {
+        let (queued, remote) = self.send_reporting(selection, method, args).await;
+        if let Err(error) = remote {
+            tracing::warn!(%error, "a send reached this node's connections only");
+        }
+        Ok(queued)
+    }
+
+    /// [`Self::send`], saying whether other nodes were reached: the
+    /// server API answers 503 when they were not, so a backend can retry.
+    pub async fn send_reporting(
+        &self,
+        selection: &Selection,
+        method: &str,
+        args: &str,
+    ) -> (usize, Result<(), ClusterError>) {
         let message = Encoded::invocation(method, args);
         let mut queued = 0;
         for handle in self.registry.handles_of(selection) {
@@ -198,7 +213,7 @@ impl Cluster {
             }
         }
         let remote = match selection.connection_id() {
-            Some(id) if self.registry.contains(id) => return Ok(queued),
+            Some(id) if self.registry.contains(id) => Ok(()),
             Some(id) => match self.backend.owner_of(id).await {
                 Ok(Some(node)) => {
                     self.backend
@@ -214,10 +229,7 @@ impl Cluster {
                     .await
             }
         };
-        if let Err(error) = remote {
-            tracing::warn!(%error, "a send reached this node's connections only");
-        }
-        Ok(queued)
+        (queued, remote)
     }
 
     /// The selected connections of the whole cluster, split into this
@@ -475,9 +487,13 @@ impl Cluster {
         Ok(ids)
     }
 
-    /// Every connection this node owns, any hub.
-    pub fn local_records(&self) -> Vec<ConnectionRecord> {
-        self.registry.records()
+    /// Per hub (lowercase), this node's connections, users and groups;
+    /// `users_listed` bounds the user ids given.
+    pub fn local_summaries(
+        &self,
+        users_listed: usize,
+    ) -> std::collections::HashMap<String, memory::HubSummary> {
+        self.registry.summaries(users_listed)
     }
 
     /// Keeps this node's status where the other nodes can read it.

@@ -120,7 +120,9 @@ pub async fn serve<I: Inbound, O: Outbound>(
     services: Services,
 ) {
     let context = &setup.context;
-    let span = tracing::info_span!(
+    // At ERROR level so that it is on whenever any line is: a warning of
+    // this connection names it under RUST_LOG=warn too.
+    let span = tracing::error_span!(
         "connection",
         hub = %context.hub,
         connection = %context.id,

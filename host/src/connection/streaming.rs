@@ -144,7 +144,12 @@ impl Streaming {
             uploads,
             cancelled: Some(cancelled),
         };
-        self.tasks.spawn(run(self.shared.clone(), call, streams));
+        // In the connection's span: its lines name the connection.
+        let call = run(self.shared.clone(), call, streams);
+        self.tasks.spawn(tracing::Instrument::instrument(
+            call,
+            tracing::Span::current(),
+        ));
     }
 
     /// True when `stream_id` is one of the client's open uploads.

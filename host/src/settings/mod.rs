@@ -128,11 +128,16 @@ pub fn parse_bool(text: &str) -> Result<bool, String> {
     }
 }
 
-/// `a, b,c` → `["a", "b", "c"]`; empty items are refused.
+/// `a, b,c` → `["a", "b", "c"]`; empty items are refused. The error
+/// names the item's place, not the text: a list may hold API keys.
 pub fn parse_list(text: &str) -> Result<Vec<String>, String> {
     let items: Vec<String> = text.split(',').map(|item| item.trim().to_owned()).collect();
-    if items.iter().any(String::is_empty) {
-        return Err(format!("'{text}' has an empty item: expected e.g. a,b"));
+    if let Some(empty) = items.iter().position(String::is_empty) {
+        return Err(format!(
+            "item {} of {} is empty: expected e.g. a,b",
+            empty + 1,
+            items.len()
+        ));
     }
     Ok(items)
 }

@@ -574,6 +574,13 @@ fn api_keys_from_the_flag_the_environment_and_a_file_never_printed() {
     let empty = TempFile::new("no-keys", "# nothing yet\n");
     let error = err(&["--hubs", "h", "--api-key-file", empty.arg()], &[]).to_string();
     assert!(error.contains("holds no key"), "{error}");
+    let error = err(
+        &["--hubs", "h"],
+        &[("WASMHUB_API_KEY", &format!("{long}9,"))],
+    )
+    .to_string();
+    assert!(error.contains("item 2 of 2 is empty"), "{error}");
+    assert!(!error.contains(long), "the key is not printed: {error}");
     let error = err(&["--hubs", "h", "--api-key-file", "/nonexistent/keys"], &[]).to_string();
     assert!(
         error.contains("--api-key-file /nonexistent/keys"),

@@ -76,7 +76,7 @@ pub async fn layer(State(app): State<AppState>, request: Request, next: Next) ->
         let headers = response.headers_mut();
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
+            HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
         );
         if let Some(asked) = request
             .headers()

@@ -80,19 +80,40 @@ describe("server API on two nodes", () => {
     const health = await (await fetch(`${b.url}/healthz`)).json();
     const sha256 = health.hubs.find((h) => h.name === "testhub").sha256;
     await cl.connect("node-b", TESTHUB, { query: { user: "ivy" }, ready: ["GetUser"] });
+    // Other nodes' statuses are up to a second old: wait for ivy's.
+    const testhubOf = (r) => r.json.hubs.find((h) => h.name === "testhub");
     const { value: view } = await eventually(
       () => api(a, "GET", "/cluster"),
-      (r) => r.json.nodes.length === 2 && r.json.nodes.every((n) => n.status !== null),
+      (r) => r.json.nodes.length === 2 && r.json.nodes.every((n) => n.status !== null) && testhubOf(r)?.byNode["node-b"] >= 1,
       10_000,
-      "node-a to see node-b's status",
+      "node-a to see node-b's status with ivy's connection",
     );
     const nodes = new Map(view.json.nodes.map((n) => [n.node, n]));
     assert.equal(nodes.get("node-a").self, true);
     assert.equal(nodes.get("node-b").alive, true);
     const served = nodes.get("node-b").status.hubs.find((h) => h.name === "testhub");
     assert.equal(served.sha256, sha256);
-    const hub = view.json.hubs.find((h) => h.name === "testhub");
-    assert.ok(hub.byNode["node-b"] >= 1, JSON.stringify(hub));
-    assert.ok(hub.users >= 1);
+    const hub = testhubOf(view);
+    assert.equal(hub.usersExact, true);
+    assert.ok(hub.users >= 1, JSON.stringify(hub));
+  });
+
+  spec("a send while Redis is away is a 503: this node's clients got it, the backend knows the rest did not", async () => {
+    const a = cl.node("node-a");
+    const here = await cl.connect("node-a", TESTHUB, { query: { user: "jo" }, ready: ["GetUser"], record: ["Note"] });
+    await cl.redis.stop();
+    try {
+      const { value: refused } = await eventually(
+        () => api(a, "POST", "/hubs/testhub/send", { to: { user: "jo" }, method: "Note", arguments: ["while away"] }),
+        (r) => r.status === 503,
+        15_000,
+        "a send to answer 503 while Redis is stopped",
+      );
+      assert.equal(refused.json.error.code, "unavailable");
+      assert.match(refused.json.error.message, /this node only/);
+      assert.deepEqual(await inbox(here, "Note").next(), ["while away"]);
+    } finally {
+      await cl.redis.start();
+    }
   });
 });

@@ -1,9 +1,9 @@
 //! API keys: which requests may use the server API and the dashboard.
 //!
-//! Only the keys' SHA-256 digests are kept, and a presented key is
-//! compared digest to digest in constant time, so neither timing nor a
-//! memory dump of this struct gives a key away, and no key is ever
-//! logged.
+//! The check keeps only the keys' SHA-256 digests (the settings still
+//! hold the keys themselves), and a presented key is compared digest to
+//! digest in constant time, so timing gives no key away; no key is ever
+//! logged or put in an error message.
 
 use axum::http::{HeaderMap, header};
 use sha2::{Digest, Sha256};

@@ -123,11 +123,18 @@ pub async fn send(
         ));
     }
     let selection = request.to.selection(&version.name)?;
-    let queued = app
+    let (queued, remote) = app
         .services
         .cluster
-        .send(&selection, &request.method, request.arguments.get())
-        .await?;
+        .send_reporting(&selection, &request.method, request.arguments.get())
+        .await;
+    if let Err(error) = remote {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("queued for {queued} connections of this node only: {error}"),
+        ));
+    }
     Ok(ok(serde_json::json!({ "queuedOnThisNode": queued })))
 }
 
