@@ -112,22 +112,28 @@ struct Reconnects<I, O> {
     disconnect_timeout: Duration,
 }
 
-/// Serves a connection on its transport until it ends. Everything it
-/// logs carries its hub, id and transport (the `connection` span).
+/// Serves a connection on its transport until it ends. With JSON logs,
+/// everything it logs carries its hub, id and transport (the
+/// `connection` span).
 pub async fn serve<I: Inbound, O: Outbound>(
     carrier: Carrier<I, O>,
     setup: ConnectionSetup,
     services: Services,
 ) {
     let context = &setup.context;
-    // At ERROR level so that it is on whenever any line is: a warning of
-    // this connection names it under RUST_LOG=warn too.
-    let span = tracing::error_span!(
-        "connection",
-        hub = %context.hub,
-        connection = %context.id,
-        transport = context.transport,
-    );
+    // Only for JSON logs, whose lines carry the span's fields: a span is
+    // entered on every poll, a trip through the subscriber each time. At
+    // ERROR level so that it is on whenever any line is (a warning names
+    // its connection under RUST_LOG=warn too).
+    let span = match services.config.log_format {
+        crate::config::LogFormat::Json => tracing::error_span!(
+            "connection",
+            hub = %context.hub,
+            connection = %context.id,
+            transport = context.transport,
+        ),
+        crate::config::LogFormat::Text => tracing::Span::none(),
+    };
     serve_in_span(carrier, setup, services)
         .instrument(span)
         .await
