@@ -79,6 +79,7 @@ pub struct Metrics {
     outbound_queued: IntGaugeVec,
     slow_closes: IntCounterVec,
     client_results: IntCounterVec,
+    api_requests: IntCounterVec,
     /// The hub runtime's families.
     pub hubs: HubMetrics,
     /// The Redis backplane's families (they stay empty on one node).
@@ -194,6 +195,12 @@ impl Metrics {
                 "wasmhub_slow_client_closes_total",
                 "Connections closed for not keeping up: queue_full (more than outbound-buffer waiting) or write_timeout (a write took longer than write-timeout).",
                 &["hub", "reason"],
+            ),
+            api_requests: counters(
+                &registry,
+                "wasmhub_api_requests_total",
+                "Server API requests by endpoint (the route, e.g. /api/v1/hubs/{hub}/send) and status code.",
+                &["endpoint", "status"],
             ),
             client_results: counters(
                 &registry,
@@ -322,6 +329,14 @@ impl Metrics {
         // `new` cannot make.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Counts one server API request; `endpoint` is its route template
+    /// (a bounded set), never the path with names in it.
+    pub fn api_request(&self, endpoint: &str, status: u16) {
+        self.api_requests
+            .with_label_values(&[endpoint, &status.to_string()])
+            .inc();
     }
 
     /// Per hub, this node's totals since start (the dashboard's rates).

@@ -192,6 +192,15 @@ describe("server API", () => {
     assert.deepEqual(await box.next(), ["from a backend"]);
 
     const after = await scrapeMetrics(fx.url);
+    // The API counts its requests by route template and status.
+    const requests = (status) =>
+      after.value("wasmhub_api_requests_total", { endpoint: "/api/v1/hubs/{hub}/invoke/{method}", status }) -
+      before.value("wasmhub_api_requests_total", { endpoint: "/api/v1/hubs/{hub}/invoke/{method}", status });
+    assert.equal(requests("200"), 6);
+    assert.equal(requests("400"), 1);
+    assert.equal(requests("404"), 1);
+    assert.equal(requests("500"), 2);
+    assert.ok(!after.samples.some((s) => s.name === "wasmhub_api_requests_total" && s.labels.endpoint.includes("testhub")));
     const delta = (labels) => after.value("wasmhub_invocations_total", { hub: "testhub", ...labels }) - before.value("wasmhub_invocations_total", { hub: "testhub", ...labels });
     assert.equal(delta({ method: "Echo" }), 2);
     assert.equal(delta({ method: "GetCallerConnectionId" }), 1);

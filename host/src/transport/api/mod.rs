@@ -66,12 +66,31 @@ pub fn routes(state: AppState) -> Router<AppState> {
             put(presence::add_user).delete(presence::remove_user),
         )
         .route("/cluster", get(status::cluster))
-        .route_layer(axum::middleware::from_fn_with_state(state, require_key));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_key,
+        ));
     let api = Router::new()
         .route("/openapi.json", get(openapi))
         .merge(checked)
-        .fallback(unknown_route);
+        .fallback(unknown_route)
+        .layer(axum::middleware::from_fn_with_state(state, count_request));
     Router::new().nest("/api/v1", api)
+}
+
+/// Counts every API request by its route template and status (an
+/// unknown path is `other`, so a client cannot mint labels).
+async fn count_request(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "other".to_owned());
+    let response = next.run(request).await;
+    app.services
+        .metrics
+        .api_request(&endpoint, response.status().as_u16());
+    response
 }
 
 async fn openapi(State(app): State<AppState>) -> Response {
