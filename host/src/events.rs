@@ -87,10 +87,14 @@ impl RecentEvents {
     }
 }
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+    ms_since_epoch(SystemTime::now())
+}
+
+/// Milliseconds since the Unix epoch at `at` (0 before it).
+pub fn ms_since_epoch(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default()
 }

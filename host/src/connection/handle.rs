@@ -31,6 +31,13 @@ pub struct Encoded {
     messagepack: OnceLock<Bytes>,
 }
 
+/// What an invocation of `method` with `args` (a JSON array) counts
+/// against a connection's outbound budget: the frame adds
+/// `{"type":1,"target":"","arguments":}` and an id, under 64 bytes.
+pub fn invocation_size(method: &str, args: &str) -> usize {
+    method.len() + args.len() + 64
+}
+
 impl Encoded {
     /// A non-blocking invocation of `target` with a JSON array of args.
     pub fn invocation(target: &str, arguments: &str) -> Self {

@@ -116,8 +116,7 @@ impl HostState {
     fn check_message(&self, method: &str, args: &str) -> Result<(), HubError> {
         check_name("method", method)?;
         check_args(args)?;
-        // The frame adds `{"type":1,"target":"","arguments":}` and an id.
-        let size = method.len() + args.len() + 64;
+        let size = crate::connection::handle::invocation_size(method, args);
         if size > self.env.max_outbound_message {
             return Err(HubError::InvalidArgument(format!(
                 "the message is {size} bytes, more than the {} a connection may have waiting (--outbound-buffer)",

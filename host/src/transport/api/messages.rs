@@ -110,7 +110,7 @@ pub async fn send(
     non_empty("method", &request.method)?;
     check_arguments(&request.arguments)?;
     // As for a hub's send: a message no connection could take is refused.
-    let size = request.method.len() + request.arguments.get().len() + 64;
+    let size = crate::connection::handle::invocation_size(&request.method, request.arguments.get());
     let budget = app.services.config.outbound_buffer;
     if size > budget {
         return Err(ApiError::bad_field(

@@ -203,12 +203,7 @@ impl From<ClusterError> for ApiError {
 
 /// A JSON 200 answer.
 fn ok(body: serde_json::Value) -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    super::json(body.to_string())
 }
 
 /// The serving version of `hub`, or 404.

@@ -16,7 +16,7 @@ use axum::response::Response;
 use serde::Serialize;
 
 use super::{ApiError, ok};
-use crate::events::{Event, now_ms};
+use crate::events::{Event, ms_since_epoch as ms, now_ms};
 use crate::metrics::HubTotals;
 use crate::transport::AppState;
 
@@ -76,12 +76,6 @@ pub struct HubStatus {
 pub struct GroupSize {
     pub name: String,
     pub members: usize,
-}
-
-fn ms(at: std::time::SystemTime) -> u64 {
-    at.duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
 }
 
 /// This node's status now.
