@@ -159,4 +159,22 @@ describe("metrics", () => {
       1,
     );
   });
+
+  spec("client results: asked, and how each ask ended (answered, the client's error)", async () => {
+    const before = await scrape(fx.url);
+    const conn = await fx.connect(HUB, { handlers: { Answer: () => 42 } });
+    assert.equal(await conn.invoke("ClientResult", "Answer"), 42);
+    // No handler for it: the official client answers with an error.
+    await assert.rejects(conn.invoke("ClientResult", "NobodyHandlesThis"));
+    await conn.stop();
+    const after = await scrape(fx.url);
+    const delta = (outcome) =>
+      after.value("wasmhub_client_results_total", { hub: "testhub", outcome }) -
+      before.value("wasmhub_client_results_total", { hub: "testhub", outcome });
+    assert.equal(delta("asked"), 2);
+    assert.equal(delta("answered"), 1);
+    assert.equal(delta("error"), 1);
+    assert.equal(delta("timed_out"), 0);
+  });
 });
+
