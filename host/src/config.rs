@@ -98,6 +98,10 @@ pub struct Config {
     /// off.
     pub api_keys: Vec<String>,
     pub log_format: LogFormat,
+    /// The OpenTelemetry collector traces go to; none keeps tracing off.
+    pub otlp_endpoint: Option<url::Url>,
+    /// Share of new traces kept (0 to 1).
+    pub trace_sample: f64,
 }
 
 impl Config {
@@ -132,6 +136,8 @@ impl Config {
             stateful_reconnect_buffer: 100_000,
             api_keys: Vec::new(),
             log_format: LogFormat::Text,
+            otlp_endpoint: None,
+            trace_sample: 1.0,
         }
     }
 }

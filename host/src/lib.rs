@@ -16,4 +16,5 @@ pub mod names;
 pub use wasmhub_protocol as protocol;
 pub mod runtime;
 pub mod server;
+pub mod telemetry;
 pub mod transport;

@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber, span};
@@ -27,26 +28,41 @@ const RESERVED: &[&str] = &["timestamp", "level", "target", "node"];
 /// The filter when `RUST_LOG` sets none.
 const DEFAULT_FILTER: &str = "info,wasmtime=warn,cranelift=warn";
 
-/// Installs the process's log, to stderr, filtered by `RUST_LOG`.
-pub fn init(format: LogFormat, node: &str) {
+/// Installs the process's log, to stderr, filtered by `RUST_LOG`, and
+/// the trace exporter's layer when `traces` is given. The filter is the
+/// log's alone: traces are exported whatever `RUST_LOG` says, and their
+/// spans are not log context (a hub's lines name their method anyway).
+pub fn init(format: LogFormat, node: &str, traces: Option<&SdkTracerProvider>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| DEFAULT_FILTER.into());
+        .unwrap_or_else(|_| DEFAULT_FILTER.into())
+        .add_directive(
+            format!("{}=off", crate::telemetry::TARGET)
+                .parse()
+                .expect("a valid directive"),
+        );
     match format {
-        LogFormat::Text => tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
-        LogFormat::Json => tracing_subscriber::registry()
-            .with(filter)
-            .with(SpanFieldsLayer)
+        LogFormat::Text => tracing_subscriber::registry()
             .with(
                 tracing_subscriber::fmt::layer()
-                    .event_format(JsonLines {
-                        node: node.to_owned(),
-                    })
-                    .with_writer(std::io::stderr),
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_filter(filter),
             )
+            .with(traces.map(crate::telemetry::layer))
+            .init(),
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(
+                SpanFieldsLayer
+                    .and_then(
+                        tracing_subscriber::fmt::layer()
+                            .event_format(JsonLines {
+                                node: node.to_owned(),
+                            })
+                            .with_writer(std::io::stderr),
+                    )
+                    .with_filter(filter),
+            )
+            .with(traces.map(crate::telemetry::layer))
             .init(),
     }
 }

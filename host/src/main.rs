@@ -36,8 +36,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             // Settings first: they say how to log (their errors go to stderr).
             let (config, listen) = settings::resolve(args, &settings::process_env)?;
-            wasmhub::logging::init(config.log_format, &config.node_id);
-            tokio::runtime::Runtime::new()?.block_on(wasmhub::server::serve(config, listen))
+            let traces = match &config.otlp_endpoint {
+                Some(endpoint) => Some(wasmhub::telemetry::otlp_provider(
+                    endpoint,
+                    &config.node_id,
+                    config.trace_sample,
+                )?),
+                None => None,
+            };
+            wasmhub::logging::init(config.log_format, &config.node_id, traces.as_ref());
+            let served =
+                tokio::runtime::Runtime::new()?.block_on(wasmhub::server::serve(config, listen));
+            // The last batch of spans, bounded by the export timeout.
+            if let Some(traces) = traces
+                && let Err(error) = traces.shutdown()
+            {
+                eprintln!("warning: the last traces were not all exported: {error}");
+            }
+            served
         }
     }
 }

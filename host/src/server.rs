@@ -20,6 +20,22 @@ use crate::transport::{self, AppState};
 /// `listening on http://IP:PORT` to stdout once serving, and runs until
 /// Ctrl-C or SIGTERM; then closes every connection with allowReconnect.
 pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
+    serve_until(config, listen, shutdown_signal(), |local| {
+        println!("listening on http://{local}");
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+    })
+    .await
+}
+
+/// [`serve`], telling `listening` the bound address once serving and
+/// stopping when `shutdown` completes (tests run nodes in one process).
+pub async fn serve_until(
+    config: Config,
+    listen: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    listening: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
     if !config.hubs_dir.is_dir() {
         anyhow::bail!(
             "the hubs directory {} does not exist",
@@ -85,9 +101,7 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
         backplane = config.redis.is_some(),
         "serving"
     );
-    println!("listening on http://{local}");
-    use std::io::Write as _;
-    std::io::stdout().flush()?;
+    listening(local);
 
     // Small frames (a Completion, a Ping) must not wait for Nagle's
     // algorithm: without this a reply that follows a message to the same
@@ -99,7 +113,7 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
     });
     axum::serve(listener, transport::router(state))
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+            shutdown.await;
             // New clients first: they get 503 and go elsewhere, instead
             // of landing here and being dropped a moment later.
             draining.store(true, std::sync::atomic::Ordering::Release);

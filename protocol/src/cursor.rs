@@ -160,6 +160,19 @@ impl<'a> Cursor<'a> {
         })
     }
 
+    /// The next value when it is a UTF-8 string, borrowed; any other
+    /// value (or a string that is not UTF-8) is skipped whole.
+    pub(crate) fn text_or_skip(&mut self) -> Result<Option<&'a str>, ProtocolError> {
+        let mut ahead = self.clone();
+        if let Head::Str(n) = ahead.head()? {
+            let bytes = ahead.take(n)?;
+            *self = ahead;
+            return Ok(std::str::from_utf8(bytes).ok());
+        }
+        self.skip(1)?;
+        Ok(None)
+    }
+
     /// Skips one whole value (headers, fields we do not use).
     pub(crate) fn skip(&mut self, depth: usize) -> Result<(), ProtocolError> {
         match self.head()? {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 pub use crate::message::ClientMessage;
-use crate::message::{Outcome, ServerMessage};
+use crate::message::{Outcome, ServerMessage, TraceContext};
 
 use super::{ProtocolError, RECORD_SEPARATOR};
 
@@ -37,6 +37,28 @@ struct Record<'a> {
     allow_reconnect: Option<&'a RawValue>,
     #[serde(rename = "sequenceId", borrow, default, deserialize_with = "raw")]
     sequence_id: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "raw")]
+    headers: Option<&'a RawValue>,
+}
+
+/// The headers the host reads. `Cow`: a value with escapes is unescaped.
+#[derive(Deserialize)]
+struct TraceHeaders<'a> {
+    #[serde(borrow, default)]
+    traceparent: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tracestate: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The trace context among the headers. Headers are the client's own
+/// business (the server reads none other), so a malformed map is
+/// ignored rather than refused.
+fn trace(record: &Record) -> Option<TraceContext> {
+    let headers: TraceHeaders = serde_json::from_str(present(record.headers)?.get()).ok()?;
+    TraceContext::from_headers(
+        headers.traceparent.as_deref(),
+        headers.tracestate.as_deref(),
+    )
 }
 
 /// A present key, even `null`, as its raw text (serde would read `null`
@@ -128,6 +150,7 @@ pub fn decode(record: &[u8]) -> Result<ClientMessage, ProtocolError> {
                 target,
                 arguments,
                 stream_ids,
+                trace: trace(&record),
             })
         }
         4 => {
@@ -139,6 +162,7 @@ pub fn decode(record: &[u8]) -> Result<ClientMessage, ProtocolError> {
                 target,
                 arguments,
                 stream_ids,
+                trace: trace(&record),
             })
         }
         2 => {
@@ -377,6 +401,7 @@ mod tests {
             target: "Echo".into(),
             arguments: r#"["x",{"a":1}]"#.into(),
             stream_ids: Vec::new(),
+            trace: None,
         };
         for text in [
             r#"{"type":1,"invocationId":"7","target":"Echo","arguments":["x",{"a":1}]}"#,
@@ -395,7 +420,8 @@ mod tests {
                 invocation_id: None,
                 target: "Send".into(),
                 arguments: "[]".into(),
-                stream_ids: Vec::new()
+                stream_ids: Vec::new(),
+                trace: None,
             }
         );
         assert_eq!(parse(br#"{"type":6}"#).unwrap(), ClientMessage::Ping);

@@ -27,7 +27,7 @@ pub mod negotiate;
 mod timestamp;
 pub mod transcode;
 
-pub use message::{ClientMessage, Outcome, ServerMessage};
+pub use message::{ClientMessage, Outcome, ServerMessage, TraceContext};
 
 /// Ends every JSON record on the wire (ASCII "record separator").
 pub const RECORD_SEPARATOR: u8 = 0x1e;

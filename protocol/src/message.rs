@@ -6,6 +6,39 @@
 //! [`crate::messagepack`] transcodes it (see [`crate::transcode`] for
 //! how MessagePack values map to JSON and back).
 
+/// The W3C trace context headers of an invocation (`traceparent`,
+/// `tracestate`): the only headers the host reads, so a call can join
+/// its caller's trace. Kept as text; the host checks the format. Other
+/// headers, and values longer than the W3C limits allow, are skipped.
+/// Serializable: the host carries it between nodes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TraceContext {
+    pub traceparent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
+}
+
+/// Longest `traceparent` kept: version 00 is 55 characters; later
+/// versions may append fields, so some room is left.
+pub const TRACEPARENT_MAX: usize = 128;
+/// Longest `tracestate` kept: W3C lets a vendor drop it past 512.
+pub const TRACESTATE_MAX: usize = 512;
+
+impl TraceContext {
+    /// The context from the two header values, when `traceparent` is
+    /// there and both fit their limits (an oversized `tracestate` is
+    /// dropped alone, as W3C allows).
+    pub fn from_headers(traceparent: Option<&str>, tracestate: Option<&str>) -> Option<Self> {
+        let traceparent = traceparent.filter(|t| t.len() <= TRACEPARENT_MAX)?;
+        Some(TraceContext {
+            traceparent: traceparent.to_owned(),
+            tracestate: tracestate
+                .filter(|t| t.len() <= TRACESTATE_MAX)
+                .map(str::to_owned),
+        })
+    }
+}
+
 /// A record a client sent, after validation (either protocol).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientMessage {
@@ -17,6 +50,8 @@ pub enum ClientMessage {
         arguments: String,
         /// The ids of upload streams the client attached (none usually).
         stream_ids: Vec<String>,
+        /// The W3C trace context among the invocation's headers, if any.
+        trace: Option<TraceContext>,
     },
     /// Type 4: an invocation whose results come back as a stream.
     StreamInvocation {
@@ -26,6 +61,8 @@ pub enum ClientMessage {
         arguments: String,
         /// The ids of upload streams the client attached (none usually).
         stream_ids: Vec<String>,
+        /// The W3C trace context among the invocation's headers, if any.
+        trace: Option<TraceContext>,
     },
     /// Type 2: an item of a client upload stream.
     StreamItem {

@@ -12,7 +12,8 @@
 //! | Close | `[7, error\|nil, allowReconnect?]` |
 //! | Ack / Sequence | `[8, sequenceId]` / `[9, sequenceId]` |
 //!
-//! `H` is a map of headers, read and ignored, written empty (`0x80`).
+//! `H` is a map of headers, written empty (`0x80`); reading keeps only
+//! the W3C trace context (`traceparent`, `tracestate`) of invocations.
 //! Reading follows the TypeScript client: the headers are checked
 //! first, then the element count ("Invalid payload for X message."
 //! when too few); extra trailing elements are ignored, so newer peers
@@ -26,7 +27,7 @@ use rmp::encode::{self, ByteBuf, ValueWriteError};
 use crate::ProtocolError;
 use crate::cursor::{Cursor, Head, invalid, wrong_type};
 use crate::framing::write_length_prefix;
-use crate::message::{ClientMessage, Outcome, ServerMessage};
+use crate::message::{ClientMessage, Outcome, ServerMessage, TraceContext};
 use crate::transcode::{array_to_json, infallible, json_to_msgpack, to_json};
 
 /// Completion result kinds.
@@ -50,6 +51,7 @@ pub fn decode(body: &[u8]) -> Result<ClientMessage, ProtocolError> {
         len,
         kind,
         name: name(kind),
+        trace: None,
     };
     if (1..=5).contains(&kind) {
         message.headers()?;
@@ -78,6 +80,8 @@ struct Fields<'a> {
     len: usize,
     kind: i64,
     name: &'static str,
+    /// The trace context the headers carried.
+    trace: Option<TraceContext>,
 }
 
 impl Fields<'_> {
@@ -91,22 +95,30 @@ impl Fields<'_> {
         Ok(())
     }
 
-    /// The headers map: present, a map (or nil), skipped.
+    /// The headers map: present, a map (or nil); string entries named
+    /// `traceparent` or `tracestate` are kept, the rest skipped.
     fn headers(&mut self) -> Result<(), ProtocolError> {
         let bad = || invalid("Invalid headers.");
         if self.len < 2 {
             return Err(bad());
         }
-        match self.cursor.head().map_err(|_| bad())? {
-            Head::Nil => Ok(()),
-            Head::Map(n) => {
-                for _ in 0..n * 2 {
-                    self.cursor.skip(1)?;
-                }
-                Ok(())
+        let entries = match self.cursor.head().map_err(|_| bad())? {
+            Head::Nil => return Ok(()),
+            Head::Map(n) => n,
+            _ => return Err(bad()),
+        };
+        let (mut traceparent, mut tracestate) = (None, None);
+        for _ in 0..entries {
+            let key = self.cursor.text_or_skip()?;
+            let value = self.cursor.text_or_skip()?;
+            match key {
+                Some("traceparent") => traceparent = value,
+                Some("tracestate") => tracestate = value,
+                _ => {}
             }
-            _ => Err(bad()),
         }
+        self.trace = TraceContext::from_headers(traceparent, tracestate);
+        Ok(())
     }
 
     fn value(&mut self) -> Result<String, ProtocolError> {
@@ -146,6 +158,7 @@ impl Fields<'_> {
                     target,
                     arguments,
                     stream_ids,
+                    trace: self.trace.take(),
                 }
             }
             2 => {
@@ -167,6 +180,7 @@ impl Fields<'_> {
                     target,
                     arguments,
                     stream_ids,
+                    trace: self.trace.take(),
                 }
             }
             5 => {

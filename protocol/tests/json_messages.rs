@@ -123,6 +123,7 @@ fn reads_stream_invocations_with_arguments_and_streams() {
             target: "Counter".into(),
             arguments: r#"[10,{"a":1}]"#.into(),
             stream_ids: vec!["2".into()],
+            trace: None,
         }
     );
     assert_eq!(
@@ -203,4 +204,44 @@ fn a_null_result_next_to_an_error_is_refused_as_in_dotnet() {
             result: Ok("2".into())
         }
     );
+}
+
+#[test]
+fn keeps_the_trace_context_of_an_invocations_headers() {
+    let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let text = format!(
+        r#"{{"type":1,"invocationId":"1","target":"Echo","arguments":[],"headers":{{"a":"b","traceparent":"{parent}","tracestate":"k=v"}}}}"#
+    );
+    let Ok(ClientMessage::Invocation { trace, .. }) = decode(text.as_bytes()) else {
+        panic!("not an invocation");
+    };
+    let trace = trace.expect("a trace context");
+    assert_eq!(trace.traceparent, parent);
+    assert_eq!(trace.tracestate.as_deref(), Some("k=v"));
+    // A stream invocation too; no tracestate is fine.
+    let text = format!(
+        r#"{{"type":4,"invocationId":"1","target":"C","arguments":[],"headers":{{"traceparent":"{parent}"}}}}"#
+    );
+    let Ok(ClientMessage::StreamInvocation { trace, .. }) = decode(text.as_bytes()) else {
+        panic!("not a stream invocation");
+    };
+    assert_eq!(trace.unwrap().tracestate, None);
+}
+
+#[test]
+fn other_or_malformed_headers_are_ignored_not_refused() {
+    let long = "0".repeat(wasmhub_protocol::message::TRACEPARENT_MAX + 1);
+    for headers in [
+        r#"{"k":"v"}"#.to_owned(),
+        r#"{"traceparent":7}"#.to_owned(),
+        r#"[1,2]"#.to_owned(),
+        "null".to_owned(),
+        format!(r#"{{"traceparent":"{long}"}}"#),
+    ] {
+        let text = format!(r#"{{"type":1,"target":"Echo","arguments":[],"headers":{headers}}}"#);
+        match decode(text.as_bytes()) {
+            Ok(ClientMessage::Invocation { trace, .. }) => assert_eq!(trace, None, "{headers}"),
+            other => panic!("{headers}: {other:?}"),
+        }
+    }
 }

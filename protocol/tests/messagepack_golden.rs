@@ -128,6 +128,7 @@ fn reads_what_the_typescript_client_sends() {
             target: "Echo".into(),
             arguments: "[\"hi\"]".into(),
             stream_ids: Vec::new(),
+            trace: None,
         }
     );
     // send("Echo", "nb"): no id.
@@ -141,6 +142,7 @@ fn reads_what_the_typescript_client_sends() {
             target: "Echo".into(),
             arguments: "[\"nb\"]".into(),
             stream_ids: Vec::new(),
+            trace: None,
         }
     );
     // The end of a stream, [3,{},"2",2]; a Ping; stop()'s [7,nil].
@@ -171,6 +173,7 @@ fn reads_the_spec_examples() {
             target: "method".into(),
             arguments: "[42]".into(),
             stream_ids: Vec::new(),
+            trace: None,
         }
     );
     let mut stream = invocation;
@@ -182,6 +185,7 @@ fn reads_the_spec_examples() {
             target: "method".into(),
             arguments: "[42]".into(),
             stream_ids: Vec::new(),
+            trace: None,
         }
     );
     // With headers {x: y, z: z} and upload streams.
@@ -197,6 +201,7 @@ fn reads_the_spec_examples() {
             target: "method".into(),
             arguments: "[42]".into(),
             stream_ids: vec!["1".into(), "2".into()],
+            trace: None,
         }
     );
     assert_eq!(
@@ -453,6 +458,7 @@ fn a_long_message_gets_a_two_byte_prefix() {
             target,
             arguments: "[]".into(),
             stream_ids: Vec::new(),
+            trace: None,
         }
     );
 }
@@ -472,4 +478,37 @@ fn payloads_round_trip_through_json() {
         panic!("an invocation")
     };
     assert_eq!(back, arguments);
+}
+
+#[test]
+fn keeps_the_trace_context_of_an_invocations_headers() {
+    let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    // [1, {"n": 1, "traceparent": parent, "tracestate": "k=v", 2: "x"}, "7", "Echo", []]
+    let mut body = vec![0x95, 0x01, 0x84, 0xa1, b'n', 0x01, 0xab];
+    body.extend_from_slice(b"traceparent");
+    body.extend_from_slice(&[0xd9, parent.len() as u8]);
+    body.extend_from_slice(parent.as_bytes());
+    body.push(0xaa);
+    body.extend_from_slice(b"tracestate");
+    body.extend_from_slice(&[0xa3, b'k', b'=', b'v', 0x02, 0xa1, b'x']);
+    body.extend_from_slice(&[0xa1, b'7', 0xa4, b'E', b'c', b'h', b'o', 0x90]);
+    let Ok(ClientMessage::Invocation {
+        trace, arguments, ..
+    }) = decode(&body)
+    else {
+        panic!("not an invocation");
+    };
+    assert_eq!(arguments, "[]");
+    let trace = trace.expect("a trace context");
+    assert_eq!(trace.traceparent, parent);
+    assert_eq!(trace.tracestate.as_deref(), Some("k=v"));
+    // A traceparent that is not a string is skipped, not refused.
+    let body = [
+        0x95, 0x01, 0x81, 0xab, b't', b'r', b'a', b'c', b'e', b'p', b'a', b'r', b'e', b'n', b't',
+        0x91, 0x01, 0xc0, 0xa1, b'E', 0x90,
+    ];
+    let Ok(ClientMessage::Invocation { trace, .. }) = decode(&body) else {
+        panic!("not an invocation");
+    };
+    assert_eq!(trace, None);
 }

@@ -295,10 +295,8 @@ impl Cluster {
                 reasons.push(format!("{}: {out_of_time}", record.id));
                 continue;
             }
-            match handle
-                .invoke_until(method, arguments, deadline, timeout)
-                .await
-            {
+            let asked = handle.invoke_until(method, arguments, deadline, timeout);
+            match crate::telemetry::client_result(method, &record.id, asked).await {
                 Ok(value) => {
                     return Ok(ClientAnswer {
                         connection_id: record.id,
@@ -358,7 +356,8 @@ impl Cluster {
     ) -> Result<Vec<ClientAnswer>, ClusterError> {
         let (local, remote) = self.targets(selection).await?;
         let local_calls = join_all(local.into_iter().map(|(record, handle)| async move {
-            let value = handle.invoke(method, arguments, timeout).await;
+            let asked = handle.invoke(method, arguments, timeout);
+            let value = crate::telemetry::client_result(method, &record.id, asked).await;
             ClientAnswer {
                 connection_id: record.id,
                 user: record.user,

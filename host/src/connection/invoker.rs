@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::streaming::Shared;
+use crate::protocol::TraceContext;
 use crate::protocol::message::Outcome;
 use crate::runtime::{CallError, CallStreams};
 
@@ -28,6 +29,8 @@ pub struct Invocation {
     pub invocation_id: Option<String>,
     pub target: String,
     pub arguments: String,
+    /// The caller's trace context, from the invocation's headers.
+    pub trace: Option<TraceContext>,
 }
 
 impl Invocation {
@@ -36,6 +39,9 @@ impl Invocation {
         self.target.len()
             + self.arguments.len()
             + self.invocation_id.as_ref().map_or(0, String::len)
+            + self.trace.as_ref().map_or(0, |t| {
+                t.traceparent.len() + t.tracestate.as_ref().map_or(0, String::len)
+            })
     }
 }
 
@@ -98,7 +104,18 @@ impl Invoker {
             if self.shared.handle.is_closing() {
                 continue;
             }
-            self.running = Some(Box::pin(run(self.shared.clone(), invocation)));
+            let span = crate::telemetry::call_span(
+                self.shared.cluster.node_id(),
+                &self.shared.context.hub,
+                &invocation.target,
+                "client",
+                invocation.trace.as_ref(),
+            );
+            let call = run(self.shared.clone(), invocation);
+            self.running = Some(match span {
+                Some(span) => Box::pin(tracing::Instrument::instrument(call, span)),
+                None => Box::pin(call),
+            });
         }
     }
 
@@ -154,6 +171,11 @@ async fn run(shared: Arc<Shared>, invocation: Invocation) {
         started.elapsed(),
         outcome.as_ref().err().map(CallError::kind),
     );
+    if let Err(error) = &outcome
+        && crate::telemetry::enabled()
+    {
+        crate::telemetry::failed(&tracing::Span::current(), &error.to_string());
+    }
     // A trap is among the recent events already (the runtime's).
     if let Err(error @ CallError::Hub(_)) = &outcome {
         shared

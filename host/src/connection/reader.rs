@@ -117,6 +117,7 @@ impl<'a> Reader<'a> {
                 target,
                 arguments,
                 stream_ids,
+                trace,
             } => {
                 if !stream_ids.is_empty() {
                     self.streaming.start(Call {
@@ -125,6 +126,7 @@ impl<'a> Reader<'a> {
                         arguments,
                         stream_ids,
                         streaming: false,
+                        trace,
                     });
                     return Ok(None);
                 }
@@ -132,6 +134,7 @@ impl<'a> Reader<'a> {
                     invocation_id,
                     target,
                     arguments,
+                    trace,
                 }))
             }
             ClientMessage::StreamInvocation {
@@ -139,6 +142,7 @@ impl<'a> Reader<'a> {
                 target,
                 arguments,
                 stream_ids,
+                trace,
             } => {
                 self.streaming.start(Call {
                     invocation_id: Some(invocation_id),
@@ -146,6 +150,7 @@ impl<'a> Reader<'a> {
                     arguments,
                     stream_ids,
                     streaming: true,
+                    trace,
                 });
                 Ok(None)
             }

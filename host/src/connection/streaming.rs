@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 
 use super::ConnectionHandle;
 use crate::cluster::Cluster;
+use crate::protocol::TraceContext;
 use crate::protocol::message::{Outcome, ServerMessage};
 use crate::runtime::{CallError, CallStreams, ConnectionContext, Runtime, UploadItem};
 
@@ -44,6 +45,8 @@ pub struct Call {
     pub stream_ids: Vec<String>,
     /// A StreamInvocation (its items go back as StreamItems).
     pub streaming: bool,
+    /// The caller's trace context, from the invocation's headers.
+    pub trace: Option<TraceContext>,
 }
 
 /// What every call of the connection shares, plain and streaming.
@@ -144,12 +147,19 @@ impl Streaming {
             uploads,
             cancelled: Some(cancelled),
         };
-        // In the connection's span: its lines name the connection.
+        // In the call's span when traces are on, else in the connection's
+        // (its lines name the connection; the call's span is inside it).
+        let span = crate::telemetry::call_span(
+            self.shared.cluster.node_id(),
+            &self.shared.context.hub,
+            &call.target,
+            "client",
+            call.trace.as_ref(),
+        )
+        .unwrap_or_else(tracing::Span::current);
         let call = run(self.shared.clone(), call, streams);
-        self.tasks.spawn(tracing::Instrument::instrument(
-            call,
-            tracing::Span::current(),
-        ));
+        self.tasks
+            .spawn(tracing::Instrument::instrument(call, span));
     }
 
     /// True when `stream_id` is one of the client's open uploads.

@@ -117,6 +117,14 @@ settings! {
     /// connection and method fields; `RUST_LOG` filters either
     /// [default: text].
     log_format "log-format": text("FORMAT");
+    /// Export traces to this OpenTelemetry collector (OTLP over HTTP,
+    /// protobuf; http:// only, `/v1/traces` added to a bare URL), e.g.
+    /// http://127.0.0.1:4318 [default: none, tracing off].
+    otlp_endpoint "otlp-endpoint": text("URL");
+    /// Share of new traces kept, 0 to 1; a call that joins its caller's
+    /// trace (a `traceparent` header) follows the caller's choice
+    /// [default: 1].
+    trace_sample "trace-sample": text("RATIO");
 }
 
 /// `true`/`false` (also `yes`/`no`, `on`/`off`, `1`/`0`).
@@ -347,8 +355,42 @@ fn build(layer: Layer) -> Result<(Config, SocketAddr), SettingsError> {
                 reason,
             })?;
     }
+    if let Some(endpoint) = layer.otlp_endpoint {
+        config.otlp_endpoint = Some(otlp_endpoint(&endpoint)?);
+    }
+    if let Some(ratio) = layer.trace_sample {
+        config.trace_sample = trace_sample(&ratio)?;
+    }
     check(&config)?;
     Ok((config, listen))
+}
+
+/// An OTLP/HTTP collector's URL: http:// with a host (the exporter
+/// speaks no TLS).
+fn otlp_endpoint(text: &str) -> Result<url::Url, SettingsError> {
+    let bad = |reason: String| SettingsError::BadValue {
+        flag: "otlp-endpoint",
+        reason,
+    };
+    let url =
+        url::Url::parse(text.trim()).map_err(|e| bad(format!("'{text}' is not a URL: {e}")))?;
+    if url.scheme() != "http" || url.host_str().is_none() {
+        return Err(bad(format!(
+            "'{text}': expected http://HOST:PORT (a local collector or agent; it forwards over TLS)"
+        )));
+    }
+    Ok(url)
+}
+
+/// A share of traces, 0 to 1.
+fn trace_sample(text: &str) -> Result<f64, SettingsError> {
+    match text.trim().parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        _ => Err(SettingsError::BadValue {
+            flag: "trace-sample",
+            reason: format!("'{text}' is not a share: expected a number from 0 to 1, e.g. 0.1"),
+        }),
+    }
 }
 
 /// Shortest API key accepted.

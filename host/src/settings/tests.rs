@@ -469,6 +469,7 @@ fn help_states_the_real_defaults() {
                 wasmhub::logging::parse_format(stated),
                 Ok(defaults.log_format)
             ),
+            "trace-sample" => assert_eq!(stated.parse::<f64>(), Ok(defaults.trace_sample)),
             _ => assert!(
                 stated == "none"
                     || stated.starts_with("none,")
@@ -599,4 +600,37 @@ fn log_format_is_text_or_json() {
         error.contains("--log-format: 'xml' is not a log format"),
         "{error}"
     );
+}
+
+#[test]
+fn tracing_needs_an_http_collector_and_a_share_from_0_to_1() {
+    let (config, _) = ok(&["--hubs", "h"], &[]);
+    assert_eq!((config.otlp_endpoint, config.trace_sample), (None, 1.0));
+    let (config, _) = ok(
+        &["--hubs", "h", "--otlp-endpoint", "http://127.0.0.1:4318"],
+        &[("WASMHUB_TRACE_SAMPLE", "0.25")],
+    );
+    assert_eq!(
+        config.otlp_endpoint.map(|u| u.to_string()).as_deref(),
+        Some("http://127.0.0.1:4318/")
+    );
+    assert_eq!(config.trace_sample, 0.25);
+    for (flag, value, says) in [
+        (
+            "--otlp-endpoint",
+            "https://collector:4318",
+            "expected http://HOST:PORT",
+        ),
+        (
+            "--otlp-endpoint",
+            "collector:4318",
+            "expected http://HOST:PORT",
+        ),
+        ("--otlp-endpoint", "not a url", "is not a URL"),
+        ("--trace-sample", "1.5", "from 0 to 1"),
+        ("--trace-sample", "half", "from 0 to 1"),
+    ] {
+        let error = err(&["--hubs", "h", flag, value], &[]).to_string();
+        assert!(error.contains(says), "{flag} {value}: {error}");
+    }
 }

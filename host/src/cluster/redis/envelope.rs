@@ -33,6 +33,9 @@ pub enum Envelope {
         method: String,
         args: Box<RawValue>,
         timeout_ms: u64,
+        /// The asking call's trace context, when traces are on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trace: Option<crate::protocol::TraceContext>,
     },
     /// The results of an `Invoke`, one per connection asked.
     Answers {
@@ -113,12 +116,26 @@ mod tests {
             method: "Question".into(),
             args: raw(r#"["why?",{"deep":[1,2]}]"#),
             timeout_ms: 1000,
+            trace: crate::protocol::TraceContext::from_headers(Some("00-ab-cd-01"), None),
         };
         let text = sent.to_json();
-        let Envelope::Invoke { args, request, .. } = serde_json::from_str(&text).unwrap() else {
+        let Envelope::Invoke {
+            args,
+            request,
+            trace,
+            ..
+        } = serde_json::from_str(&text).unwrap()
+        else {
             panic!("not an invoke: {text}")
         };
         assert_eq!((request, args.get()), (7, r#"["why?",{"deep":[1,2]}]"#));
+        assert_eq!(trace.unwrap().traceparent, "00-ab-cd-01");
+        // A node of an older version sends no trace.
+        let old = r#"{"invoke":{"from":"a","request":1,"hub":"h","connections":[],"method":"m","args":[],"timeout_ms":5}}"#;
+        let Envelope::Invoke { trace, .. } = serde_json::from_str(old).unwrap() else {
+            panic!("not an invoke")
+        };
+        assert_eq!(trace, None);
         let answers = Envelope::Answers {
             request: 7,
             answers: vec![WireAnswer {

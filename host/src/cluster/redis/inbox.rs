@@ -214,9 +214,16 @@ fn handle(backplane: &Arc<Backplane>, envelope: Envelope) {
             method,
             args,
             timeout_ms,
+            trace,
         } => {
             let backplane = backplane.clone();
-            tokio::spawn(async move {
+            let span = match (&trace, crate::telemetry::enabled()) {
+                (Some(parent), true) => {
+                    crate::telemetry::remote_calls_span(backplane.node_id(), &from, &method, parent)
+                }
+                _ => tracing::Span::none(),
+            };
+            let calls = async move {
                 let timeout = Duration::from_millis(timeout_ms);
                 let calls = connections.into_iter().map(|id| {
                     let selection =
@@ -232,7 +239,8 @@ fn handle(backplane: &Arc<Backplane>, envelope: Envelope) {
                                 error: Some(format!("connection '{id}' is not connected any more")),
                             };
                         };
-                        let outcome = handle.invoke(method, args, timeout).await;
+                        let asked = handle.invoke(method, args, timeout);
+                        let outcome = crate::telemetry::client_result(method, &id, asked).await;
                         WireAnswer {
                             connection: id,
                             user: record.user,
@@ -246,7 +254,8 @@ fn handle(backplane: &Arc<Backplane>, envelope: Envelope) {
                 if let Err(error) = backplane.publish(backplane.keys.inbox(&from), &reply).await {
                     tracing::warn!(%error, "could not answer an invocation from node {from}");
                 }
-            });
+            };
+            tokio::spawn(tracing::Instrument::instrument(calls, span));
         }
         Envelope::Answers { request, answers } => {
             if let Some(pending) = backplane.pending.lock().expect("pending").remove(&request)

@@ -410,6 +410,7 @@ impl Backend for Backplane {
             method: method.to_owned(),
             args: raw(args),
             timeout_ms: timeout.as_millis() as u64,
+            trace: crate::telemetry::current(),
         };
         if let Err(e) = self.publish(self.keys.inbox(node), &envelope).await {
             self.unpend(request);

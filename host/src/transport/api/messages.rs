@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 
 use super::{ApiError, Body, body, non_empty, ok, served};
 use crate::cluster::{CloseReason, Filter, Selection};
+use crate::protocol::TraceContext;
 use crate::runtime::CallError;
 use crate::runtime::bindings::HubError;
 use crate::transport::AppState;
@@ -144,6 +145,7 @@ pub async fn send(
 pub async fn invoke(
     State(app): State<AppState>,
     Path((hub, method)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     Body(bytes): Body,
 ) -> Result<Response, ApiError> {
     let version = served(&app, &hub)?;
@@ -151,9 +153,18 @@ pub async fn invoke(
     let request: InvokeRequest = body(&bytes)?;
     check_arguments(&request.arguments)?;
     let started = Instant::now();
-    let outcome = version
-        .invoke_from_server(&method, request.arguments.get())
-        .await;
+    let call = version.invoke_from_server(&method, request.arguments.get());
+    // The backend's W3C trace context, if its request carried one.
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let trace = TraceContext::from_headers(header("traceparent"), header("tracestate"));
+    let span = crate::telemetry::call_span(
+        app.services.cluster.node_id(),
+        &version.name,
+        &method,
+        "server",
+        trace.as_ref(),
+    );
+    let outcome = crate::telemetry::traced(span, call).await;
     app.services.metrics.invocation(
         &version.name,
         &method,
