@@ -22,7 +22,9 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
+    match run(Cli::parse_from(
+        settings::join_repeated(std::env::args_os()),
+    )) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -88,8 +88,9 @@ settings! {
     /// Watch the hubs directory and swap hubs whose files change
     /// [default: true].
     watch "watch": boolean("BOOL");
-    /// Origins (scheme://host:port) whose pages may connect, comma-separated;
-    /// `*` allows any (for development) [default: none, same origin only].
+    /// Origins (scheme://host:port) whose pages may connect, comma-separated
+    /// or the flag repeated; `*` allows any (for development)
+    /// [default: none, same origin only].
     cors_origin "cors-origin": list("ORIGINS");
     /// A long poll with nothing to send answers empty after this long
     /// [default: 90s].
@@ -105,10 +106,10 @@ settings! {
     /// Bytes of unacknowledged messages kept per stateful connection for
     /// a replay [default: 100000].
     stateful_reconnect_buffer "stateful-reconnect-buffer": size("SIZE");
-    /// Keys (comma-separated, 16+ characters each) that open the server
-    /// API at /api/v1 and the dashboard at /dashboard; a request carries
-    /// one as `Authorization: Bearer KEY` or `X-Api-Key: KEY`
-    /// [default: none, both off].
+    /// Keys (16+ characters each; comma-separated or the flag repeated)
+    /// that open the server API at /api/v1 and the dashboard at
+    /// /dashboard; a request carries one as `Authorization: Bearer KEY` or
+    /// `X-Api-Key: KEY` [default: none, both off].
     api_key "api-key": list("KEYS");
     /// A file of more API keys, one per line (`#` comments, blank lines
     /// skipped) [default: none].
@@ -139,15 +140,74 @@ pub fn parse_bool(text: &str) -> Result<bool, String> {
 /// `a, b,c` → `["a", "b", "c"]`; empty items are refused. The error
 /// names the item's place, not the text: a list may hold API keys.
 pub fn parse_list(text: &str) -> Result<Vec<String>, String> {
-    let items: Vec<String> = text.split(',').map(|item| item.trim().to_owned()).collect();
-    if let Some(empty) = items.iter().position(String::is_empty) {
-        return Err(format!(
+    let items = split_list(text)?;
+    non_empty_items(&items)?;
+    Ok(items)
+}
+
+/// `a, b,c` → `["a", "b", "c"]`, empty items kept: the command line's
+/// parser, which never fails, since clap would print the value in its
+/// error and a list may hold API keys. [`resolve`] checks the items.
+pub fn split_list(text: &str) -> Result<Vec<String>, String> {
+    Ok(text.split(',').map(|item| item.trim().to_owned()).collect())
+}
+
+fn non_empty_items(items: &[String]) -> Result<(), String> {
+    match items.iter().position(String::is_empty) {
+        Some(empty) => Err(format!(
             "item {} of {} is empty: expected e.g. a,b",
             empty + 1,
             items.len()
-        ));
+        )),
+        None => Ok(()),
     }
-    Ok(items)
+}
+
+/// The command line with every repeated list flag joined into one
+/// (`--api-key A --api-key=B` → `--api-key=A,B` where the first was), so
+/// a repeated flag adds values instead of clap refusing it.
+pub fn join_repeated(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut out: Vec<OsString> = Vec::new();
+    // Per flag: its place in `out` and the values so far.
+    let mut joined: Vec<(&str, usize, Vec<OsString>)> = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            out.push(arg);
+            out.extend(args.by_ref());
+            break;
+        }
+        let text = arg.to_string_lossy();
+        let Some((flag, value)) = REPEATABLE.iter().find_map(|flag| {
+            let rest = text.strip_prefix("--")?.strip_prefix(*flag)?;
+            match rest.strip_prefix('=') {
+                Some(value) => Some((*flag, Some(OsString::from(value)))),
+                None if rest.is_empty() => Some((*flag, None)),
+                None => None,
+            }
+        }) else {
+            out.push(arg);
+            continue;
+        };
+        // `--flag` with its value next; a missing value is clap's to report.
+        let Some(value) = value.or_else(|| args.next()) else {
+            out.push(arg);
+            continue;
+        };
+        match joined.iter_mut().find(|(f, ..)| *f == flag) {
+            Some((_, _, values)) => values.push(value),
+            None => {
+                joined.push((flag, out.len(), vec![value]));
+                out.push(OsString::new());
+            }
+        }
+    }
+    for (flag, place, values) in joined {
+        let mut arg = OsString::from(format!("--{flag}="));
+        arg.push(values.join(std::ffi::OsStr::new(",")));
+        out[place] = arg;
+    }
+    out
 }
 
 /// The `serve` command line: the settings plus where to find more.
@@ -344,6 +404,14 @@ fn build(layer: Layer) -> Result<(Config, SocketAddr), SettingsError> {
         &mut config.stateful_reconnect_buffer,
         layer.stateful_reconnect_buffer,
     );
+    for (flag, items) in [
+        ("cors-origin", &layer.cors_origin),
+        ("api-key", &layer.api_key),
+    ] {
+        if let Some(items) = items {
+            non_empty_items(items).map_err(|reason| SettingsError::BadValue { flag, reason })?;
+        }
+    }
     if let Some(origins) = layer.cors_origin {
         config.cors_origins = check_origins(origins)?;
     }

@@ -14,7 +14,7 @@
 //! | `size` | `32KiB`, `65536` | a string or a number in the file |
 //! | `count` | a whole number | a number in the file |
 //! | `boolean` | `true`/`false` | a boolean in the file |
-//! | `list` | `a,b` (comma-separated) | a string or an array of strings in the file |
+//! | `list` | `a,b` (comma-separated); the flag may be repeated | a string or an array of strings in the file |
 
 /// The Rust type of a setting of a kind.
 macro_rules! setting_type {
@@ -74,7 +74,19 @@ macro_rules! setting_parser {
         parse_bool
     };
     (list) => {
-        parse_list
+        split_list
+    };
+}
+
+/// Whether a setting's flag may be given more than once (its values add
+/// up: [`join_repeated`](super::join_repeated) joins them before clap
+/// sees them).
+macro_rules! setting_repeats {
+    (list) => {
+        true
+    };
+    ($other:ident) => {
+        false
     };
 }
 
@@ -129,6 +141,32 @@ macro_rules! settings {
                 pub $field: Option<setting_type!($kind)>,
             )*
         }
+
+        /// The flags that may be repeated.
+        pub const REPEATABLE: &[&str] = &{
+            const ALL: [(&str, bool); [$($flag),*].len()] = [$(($flag, setting_repeats!($kind))),*];
+            const COUNT: usize = {
+                let mut count = 0;
+                let mut i = 0;
+                while i < ALL.len() {
+                    if ALL[i].1 {
+                        count += 1;
+                    }
+                    i += 1;
+                }
+                count
+            };
+            let mut out = [""; COUNT];
+            let (mut i, mut j) = (0, 0);
+            while i < ALL.len() {
+                if ALL[i].1 {
+                    out[j] = ALL[i].0;
+                    j += 1;
+                }
+                i += 1;
+            }
+            out
+        };
 
         impl Layer {
             /// This layer with every gap filled from `lower`, the next

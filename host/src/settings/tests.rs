@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser};
 use wasmhub::config::{Config, parse_bytes, parse_duration};
 
-use super::{DEFAULT_LISTEN, ServeArgs, SettingsError, env, file, resolve};
+use super::{DEFAULT_LISTEN, ServeArgs, SettingsError, env, file, join_repeated, resolve};
 
 /// `wasmhub serve` without the subcommand, to parse test command lines.
 #[derive(Parser)]
@@ -20,9 +20,10 @@ struct TestCli {
     args: ServeArgs,
 }
 
+/// Parses as `main` does (repeated list flags joined first).
 fn cli(args: &[&str]) -> ServeArgs {
     let argv = std::iter::once("serve").chain(args.iter().copied());
-    TestCli::try_parse_from(argv)
+    TestCli::try_parse_from(join_repeated(argv.map(OsString::from)))
         .expect("test command line parses")
         .args
 }
@@ -632,5 +633,54 @@ fn tracing_needs_an_http_collector_and_a_share_from_0_to_1() {
     ] {
         let error = err(&["--hubs", "h", flag, value], &[]).to_string();
         assert!(error.contains(says), "{flag} {value}: {error}");
+    }
+}
+
+#[test]
+fn list_flags_may_be_repeated_and_their_values_add_up() {
+    let long = "k-0123456789abcdef";
+    let (config, _) = ok(
+        &[
+            "--api-key",
+            &format!("{long}1"),
+            "--hubs",
+            "h",
+            &format!("--api-key={long}2,{long}3"),
+            "--cors-origin",
+            "http://a.test",
+            "--api-key",
+            &format!("{long}4"),
+            "--cors-origin=http://b.test",
+        ],
+        &[],
+    );
+    assert_eq!(
+        config.api_keys,
+        [1, 2, 3, 4].map(|i| format!("{long}{i}")),
+        "in the order given"
+    );
+    assert_eq!(config.cors_origins, ["http://a.test", "http://b.test"]);
+    // Not a list flag: clap still refuses a second one.
+    let twice = TestCli::try_parse_from(join_repeated(
+        ["serve", "--hubs", "a", "--hubs", "b"].map(OsString::from),
+    ));
+    assert!(twice.is_err());
+    // After `--` nothing is touched.
+    assert_eq!(
+        join_repeated(["serve", "--", "--api-key", "x"].map(OsString::from)),
+        ["serve", "--", "--api-key", "x"]
+    );
+}
+
+#[test]
+fn a_bad_list_item_is_named_by_its_place_never_printed() {
+    let secret = "very-secret-key-0123456789";
+    for args in [
+        vec!["--hubs", "h", "--api-key", &format!("{secret},")],
+        vec!["--hubs", "h", "--api-key", secret, "--api-key", ""],
+    ] {
+        let error = err(&args, &[]).to_string();
+        assert!(error.contains("--api-key: item 2 of 2 is empty"), "{error}");
+        assert!(!error.contains(secret), "the key is not printed: {error}");
     }
 }
