@@ -12,12 +12,14 @@ use crate::stats::Samples;
 use crate::wire::{Conn, Dialect};
 
 /// What one echo run is.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct EchoRun {
     pub connections: usize,
     pub payload: usize,
     pub warmup: Duration,
     pub measure: Duration,
+    /// More flags for a wasmhub server (tracing on, say).
+    pub host_flags: Vec<String>,
 }
 
 /// What one echo run measured.
@@ -38,7 +40,7 @@ pub async fn run(
     dialect: Dialect,
     run: EchoRun,
 ) -> anyhow::Result<EchoResult> {
-    let server = Server::start(binaries, dialect).await?;
+    let server = Server::start_with(binaries, dialect, &run.host_flags).await?;
     let payload: String = "x".repeat(run.payload);
     let mut conns = Vec::with_capacity(run.connections);
     for _ in 0..run.connections {

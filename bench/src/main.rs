@@ -34,6 +34,7 @@ use crate::wire::Dialect;
 const USAGE: &str = "\
 usage:
   wasmhub-bench echo      [--server S] [--connections 100] [--payload 64] [--seconds 5]
+                          [--host-flags '--otlp-endpoint http://127.0.0.1:4318']
   wasmhub-bench broadcast [--server S] [--subscribers 5000] [--rate 20] [--seconds 5]
                           [--nodes 1] [--publishers 1]
   wasmhub-bench idle      [--server S] [--connections 10000]
@@ -41,7 +42,8 @@ usage:
   wasmhub-bench scrape    [--server S] [--connections 10000] [--scrapes 100] [--path /metrics]
   wasmhub-bench all       [--pairs 3] [--idle-connections 10000] [--subscribers 5000] [--out FILE]
 
-  S is wasmhub-json (default), wasmhub-msgpack or socketioxide. Binaries come
+  S is wasmhub-json (default), wasmhub-msgpack or socketioxide. --host-flags
+  are more flags for the wasmhub server (split at spaces). Binaries come
   from WASMHUB_BIN, WASMHUB_HUBS and BENCH_PEER (default target/release/...,
   target/hubs); `cargo xtask bench` builds them and runs `all`.
   broadcast --nodes N (N > 1) spreads the subscribers and the publishers over
@@ -126,8 +128,16 @@ async fn dispatch(args: Vec<String>) -> anyhow::Result<()> {
                 payload: options.take("payload", 64)?,
                 warmup: Duration::from_secs(1),
                 measure: Duration::from_secs_f64(options.take("seconds", 5.0)?),
+                host_flags: options
+                    .take("host-flags", String::new())?
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect(),
             };
             options.finish()?;
+            if !run.host_flags.is_empty() && !dialect.is_wasmhub() {
+                bail!("--host-flags are wasmhub flags: not for {}", dialect.name());
+            }
             let r = echo::run(&binaries, dialect, run).await?;
             println!(
                 "{}: {:.0} round trips/s, server CPU {:.1} us per round trip, p50 {:.2} ms, p99 {:.2} ms; \

@@ -109,11 +109,12 @@ pub async fn run_all(binaries: &Binaries, plan: Plan) -> anyhow::Result<String> 
         payload: 64,
         warmup: Duration::from_secs(1),
         measure: Duration::from_secs(5),
+        host_flags: Vec::new(),
     };
     for pair in 1..=plan.pairs {
         for (dialect, column) in SERVERS.iter().zip(&mut columns) {
             eprintln!("echo {pair}/{}: {}", plan.pairs, dialect.name());
-            let r = echo::run(binaries, *dialect, echo_run).await?;
+            let r = echo::run(binaries, *dialect, echo_run.clone()).await?;
             eprintln!(
                 "    {:.0} round trips/s, {:.1} us CPU each",
                 r.round_trips_per_s, r.cpu_us_per_round_trip
