@@ -54,7 +54,8 @@ pub enum TelemetryError {
 }
 
 /// A tracer provider that sends spans to the OTLP/HTTP collector at
-/// `endpoint` (`/v1/traces` is added to a URL without a path). `node`
+/// `endpoint`, an http:// URL (settings check it; `/v1/traces` is added
+/// to a URL without a path). `node`
 /// is the `service.instance.id`; `sample` the share of new traces kept
 /// (a call that joins a caller's trace follows the caller's choice).
 pub fn otlp_provider(
@@ -63,9 +64,6 @@ pub fn otlp_provider(
     sample: f64,
 ) -> Result<SdkTracerProvider, TelemetryError> {
     use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
-    if endpoint.scheme() != "http" {
-        return Err(TelemetryError::NotHttp(endpoint.to_string()));
-    }
     let mut traces = endpoint.clone();
     if traces.path() == "/" || traces.path().is_empty() {
         traces.set_path("/v1/traces");
@@ -191,6 +189,14 @@ where
     traced(Some(span), work).await
 }
 
+/// Runs `work` in `span`, when there is one.
+pub async fn within<T>(span: Option<Span>, work: impl Future<Output = T>) -> T {
+    match span {
+        Some(span) => tracing::Instrument::instrument(work, span).await,
+        None => work.await,
+    }
+}
+
 /// Runs `work` in `span`, when there is one, and marks the span failed
 /// when `work` fails.
 pub async fn traced<T, E: std::fmt::Display>(
@@ -200,11 +206,18 @@ pub async fn traced<T, E: std::fmt::Display>(
     let Some(span) = span else {
         return work.await;
     };
-    let outcome = tracing::Instrument::instrument(work, span.clone()).await;
+    let outcome = within(Some(span.clone()), work).await;
     if let Err(error) = &outcome {
         failed(&span, &error.to_string());
     }
     outcome
+}
+
+/// Marks the current span (a hub call's) failed, when tracing is on.
+pub fn current_failed(why: &dyn std::fmt::Display) {
+    if enabled() {
+        failed(&Span::current(), &why.to_string());
+    }
 }
 
 /// Marks `span` failed with `why` (a hub error, a client's error).

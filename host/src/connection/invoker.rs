@@ -112,10 +112,7 @@ impl Invoker {
                 invocation.trace.as_ref(),
             );
             let call = run(self.shared.clone(), invocation);
-            self.running = Some(match span {
-                Some(span) => Box::pin(tracing::Instrument::instrument(call, span)),
-                None => Box::pin(call),
-            });
+            self.running = Some(Box::pin(crate::telemetry::within(span, call)));
         }
     }
 
@@ -171,10 +168,8 @@ async fn run(shared: Arc<Shared>, invocation: Invocation) {
         started.elapsed(),
         outcome.as_ref().err().map(CallError::kind),
     );
-    if let Err(error) = &outcome
-        && crate::telemetry::enabled()
-    {
-        crate::telemetry::failed(&tracing::Span::current(), &error.to_string());
+    if let Err(error) = &outcome {
+        crate::telemetry::current_failed(error);
     }
     // A trap is among the recent events already (the runtime's).
     if let Err(error @ CallError::Hub(_)) = &outcome {

@@ -147,19 +147,22 @@ impl Streaming {
             uploads,
             cancelled: Some(cancelled),
         };
-        // In the call's span when traces are on, else in the connection's
-        // (its lines name the connection; the call's span is inside it).
+        // In the connection's span (its lines name the connection), and
+        // inside it the call's when traces are on: the log layer does not
+        // see the call's span, so the connection's must be entered too.
         let span = crate::telemetry::call_span(
             self.shared.cluster.node_id(),
             &self.shared.context.hub,
             &call.target,
             "client",
             call.trace.as_ref(),
-        )
-        .unwrap_or_else(tracing::Span::current);
+        );
         let call = run(self.shared.clone(), call, streams);
-        self.tasks
-            .spawn(tracing::Instrument::instrument(call, span));
+        let call = crate::telemetry::within(span, call);
+        self.tasks.spawn(tracing::Instrument::instrument(
+            call,
+            tracing::Span::current(),
+        ));
     }
 
     /// True when `stream_id` is one of the client's open uploads.
@@ -235,6 +238,7 @@ async fn run(shared: Arc<Shared>, call: Call, mut streams: CallStreams) {
                 "the hub '{}' is not served any more",
                 shared.context.hub
             ));
+            crate::telemetry::current_failed(&error);
             shared
                 .handle
                 .complete_invocation(id, Outcome::Error(error.completion_text(&call.target)));
@@ -249,6 +253,9 @@ async fn run(shared: Arc<Shared>, call: Call, mut streams: CallStreams) {
         shared
             .metrics
             .invocation(target, started.elapsed(), error.map(CallError::kind));
+        if let Some(error) = error {
+            crate::telemetry::current_failed(error);
+        }
         if let Some(error @ CallError::Hub(_)) = error {
             shared.metrics.failed(target, &error.to_string());
         }

@@ -170,29 +170,39 @@ pub fn join_repeated(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> 
     let mut out: Vec<OsString> = Vec::new();
     // Per flag: its place in `out` and the values so far.
     let mut joined: Vec<(&str, usize, Vec<OsString>)> = Vec::new();
-    let mut args = args.into_iter();
+    let mut args = args.into_iter().peekable();
     while let Some(arg) = args.next() {
         if arg == "--" {
             out.push(arg);
             out.extend(args.by_ref());
             break;
         }
-        let text = arg.to_string_lossy();
-        let Some((flag, value)) = REPEATABLE.iter().find_map(|flag| {
-            let rest = text.strip_prefix("--")?.strip_prefix(*flag)?;
-            match rest.strip_prefix('=') {
-                Some(value) => Some((*flag, Some(OsString::from(value)))),
-                None if rest.is_empty() => Some((*flag, None)),
-                None => None,
-            }
+        // Not UTF-8: left for clap to judge.
+        let Some((flag, value)) = arg.to_str().and_then(|text| {
+            REPEATABLE.iter().find_map(|flag| {
+                let rest = text.strip_prefix("--")?.strip_prefix(*flag)?;
+                match rest.strip_prefix('=') {
+                    Some(value) => Some((*flag, Some(OsString::from(value)))),
+                    None if rest.is_empty() => Some((*flag, None)),
+                    None => None,
+                }
+            })
         }) else {
             out.push(arg);
             continue;
         };
-        // `--flag` with its value next; a missing value is clap's to report.
-        let Some(value) = value.or_else(|| args.next()) else {
-            out.push(arg);
-            continue;
+        // `--flag VALUE`; a flag next (`--api-key --hubs x`) is no value,
+        // and a missing value is clap's to report.
+        let next_is_value = args
+            .peek()
+            .is_some_and(|next| !next.to_string_lossy().starts_with('-'));
+        let value = match value {
+            Some(value) => value,
+            None if next_is_value => args.next().expect("peeked"),
+            None => {
+                out.push(arg);
+                continue;
+            }
         };
         match joined.iter_mut().find(|(f, ..)| *f == flag) {
             Some((_, _, values)) => values.push(value),

@@ -665,6 +665,11 @@ fn list_flags_may_be_repeated_and_their_values_add_up() {
         ["serve", "--hubs", "a", "--hubs", "b"].map(OsString::from),
     ));
     assert!(twice.is_err());
+    // A flag is no value: clap says the value is missing.
+    let missing = TestCli::try_parse_from(join_repeated(
+        ["serve", "--api-key", "--hubs", "h"].map(OsString::from),
+    ));
+    assert!(missing.is_err(), "--hubs taken as a key");
     // After `--` nothing is touched.
     assert_eq!(
         join_repeated(["serve", "--", "--api-key", "x"].map(OsString::from)),

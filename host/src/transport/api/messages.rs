@@ -154,16 +154,20 @@ pub async fn invoke(
     check_arguments(&request.arguments)?;
     let started = Instant::now();
     let call = version.invoke_from_server(&method, request.arguments.get());
-    // The backend's W3C trace context, if its request carried one.
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let trace = TraceContext::from_headers(header("traceparent"), header("tracestate"));
-    let span = crate::telemetry::call_span(
-        app.services.cluster.node_id(),
-        &version.name,
-        &method,
-        "server",
-        trace.as_ref(),
-    );
+    // In the backend's trace, if its request carried a W3C context.
+    let span = crate::telemetry::enabled()
+        .then(|| {
+            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+            let trace = TraceContext::from_headers(header("traceparent"), header("tracestate"));
+            crate::telemetry::call_span(
+                app.services.cluster.node_id(),
+                &version.name,
+                &method,
+                "server",
+                trace.as_ref(),
+            )
+        })
+        .flatten();
     let outcome = crate::telemetry::traced(span, call).await;
     app.services.metrics.invocation(
         &version.name,
