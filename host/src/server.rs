@@ -63,12 +63,12 @@ pub async fn serve_until(
         max_calls: config.instance_max_calls,
         max_instances: config.max_instances_per_hub,
         max_outbound_message: config.outbound_buffer,
+        invoke_timeout: config.invoke_timeout,
     };
     let cache = CompileCache::new(config.compile_cache.clone());
     let runtime = Arc::new(Runtime::new(
         cluster.clone(),
         limits,
-        config.invoke_timeout,
         cache,
         metrics.clone(),
     )?);

@@ -19,8 +19,9 @@ use super::error::CallError;
 use super::state::{CallContext, HostState, HubEnv};
 use super::streams::CallStreams;
 
-/// Limits every instance of a hub runs under.
-#[derive(Debug, Clone)]
+/// Limits every instance of a hub runs under: the host's flags, lowered
+/// by the hub's manifest (`manifest.rs`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct InstanceLimits {
     pub deadline: Duration,
     pub memory: usize,
@@ -30,6 +31,9 @@ pub struct InstanceLimits {
     /// waiting (`--outbound-buffer`). A larger one is the hub's error,
     /// not a close of every recipient.
     pub max_outbound_message: usize,
+    /// Default wait for a client result when the hub names none, and the
+    /// longest it may name.
+    pub invoke_timeout: Duration,
 }
 
 /// What a version has done, for `/healthz` and benchmarks.
@@ -62,6 +66,8 @@ pub struct HubVersion {
     pre: HubPre<HostState>,
     env: Arc<HubEnv>,
     limits: InstanceLimits,
+    /// The manifest the limits came from, if the hub has one.
+    pub manifest: Option<std::path::PathBuf>,
     idle: Mutex<Vec<Warm>>,
     running: Arc<Semaphore>,
     pub stats: CallStats,
@@ -98,7 +104,7 @@ impl HubVersion {
         engine: Engine,
         pre: HubPre<HostState>,
         env: Arc<HubEnv>,
-        limits: InstanceLimits,
+        (limits, manifest): (InstanceLimits, Option<std::path::PathBuf>),
     ) -> Self {
         let running = Arc::new(Semaphore::new(limits.max_instances));
         Self {
@@ -109,11 +115,17 @@ impl HubVersion {
             pre,
             env,
             limits,
+            manifest,
             idle: Mutex::new(Vec::new()),
             running,
             stats: CallStats::default(),
             serving: AtomicBool::new(false),
         }
+    }
+
+    /// The limits this version's instances run under.
+    pub fn limits(&self) -> &InstanceLimits {
+        &self.limits
     }
 
     /// Marks this version as the one serving its hub, or no more.

@@ -13,6 +13,7 @@ mod engine;
 mod error;
 mod host;
 mod hub;
+pub mod manifest;
 mod state;
 mod streams;
 pub mod watcher;
@@ -20,7 +21,7 @@ pub mod watcher;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{Context as _, bail};
 use sha2::{Digest, Sha256};
@@ -90,8 +91,8 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     cluster: Arc<Cluster>,
+    /// The host's limits: every hub's defaults and upper bounds.
     limits: InstanceLimits,
-    invoke_timeout: Duration,
     cache: CompileCache,
     /// Lowercase name → the version serving. Replacing an entry is the
     /// atomic swap: calls hold their own `Arc` and finish where they began.
@@ -108,7 +109,6 @@ impl Runtime {
     pub fn new(
         cluster: Arc<Cluster>,
         limits: InstanceLimits,
-        invoke_timeout: Duration,
         cache: CompileCache,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> anyhow::Result<Self> {
@@ -122,7 +122,6 @@ impl Runtime {
             linker,
             cluster,
             limits,
-            invoke_timeout,
             cache,
             hubs: RwLock::new(HashMap::new()),
             errors: Mutex::new(HashMap::new()),
@@ -162,12 +161,24 @@ impl Runtime {
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let sha256 = hex(&Sha256::digest(&bytes));
-        if let Some(serving) = self.hub(&key).filter(|v| v.sha256 == sha256) {
+        let started = std::time::Instant::now();
+        let settings = manifest::resolve(path, &self.limits).map_err(anyhow::Error::from);
+        if let Ok(settings) = &settings
+            && let Some(serving) = self.hub(&key).filter(|v| {
+                v.sha256 == sha256 && (v.limits(), &v.manifest) == (&settings.0, &settings.1)
+            })
+        {
             self.errors.lock().expect("errors lock").remove(&key);
             return Ok(Loaded::Unchanged(serving));
         }
-        let started = std::time::Instant::now();
-        match self.validate(name.clone(), sha256.clone(), bytes).await {
+        let validated = match settings {
+            Ok(settings) => {
+                self.validate(name.clone(), sha256.clone(), bytes, settings)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        match validated {
             Ok((version, cached)) => {
                 let version = Arc::new(version);
                 let previous = self
@@ -266,6 +277,7 @@ impl Runtime {
         name: String,
         sha256: String,
         bytes: Vec<u8>,
+        settings: (InstanceLimits, Option<std::path::PathBuf>),
     ) -> anyhow::Result<(HubVersion, bool)> {
         // The name becomes part of URLs and Redis keys.
         if let Err(reason) = crate::names::check_name(&name) {
@@ -299,20 +311,13 @@ impl Runtime {
         let env = Arc::new(HubEnv {
             hub: name.clone(),
             cluster: self.cluster.clone(),
-            invoke_timeout: self.invoke_timeout,
-            max_outbound_message: self.limits.max_outbound_message,
+            invoke_timeout: settings.0.invoke_timeout,
+            max_outbound_message: settings.0.max_outbound_message,
             log_budget: Default::default(),
             cpu: self.cpu.clone(),
             metrics: self.metrics.clone(),
         });
-        let version = HubVersion::new(
-            name,
-            sha256,
-            self.engine.clone(),
-            pre,
-            env,
-            self.limits.clone(),
-        );
+        let version = HubVersion::new(name, sha256, self.engine.clone(), pre, env, settings);
         version.smoke_test().await.map_err(|e| {
             anyhow::anyhow!("the hub failed its start-up check (instantiate and init): {e}")
         })?;

@@ -23,7 +23,7 @@ pub struct HubEnv {
     pub hub: String,
     pub cluster: Arc<Cluster>,
     /// Default wait for a client result when the hub names none, and the
-    /// longest it may name.
+    /// longest it may name (this version's).
     pub invoke_timeout: Duration,
     /// Largest message (method name and arguments) a hub may send.
     pub max_outbound_message: usize,

@@ -52,6 +52,11 @@ pub fn watch(runtime: Arc<Runtime>, dir: &Path) -> anyhow::Result<DirectoryWatch
                     return;
                 };
                 for path in event.paths {
+                    // A hub's manifest changing is a change of its hub.
+                    let path = match path.extension().is_some_and(|e| e == "toml") {
+                        true => path.with_extension("wasm"),
+                        false => path,
+                    };
                     if hub_name(&path).is_some() {
                         let _ = tx.send(Change::File(path, complete));
                     }

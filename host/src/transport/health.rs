@@ -23,8 +23,22 @@ fn stats_json(stats: &crate::runtime::CallStats) -> serde_json::Value {
     })
 }
 
-/// `GET /healthz`: per hub, the file serving (sha256, when loaded) and
-/// why the newest file was refused, if it was.
+/// What the serving version got: the host's limits lowered by the hub's
+/// manifest, and which file that was (its name, or null).
+fn limits_json(version: &crate::runtime::HubVersion) -> serde_json::Value {
+    let limits = version.limits();
+    serde_json::json!({
+        "manifest": version.manifest.as_ref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy()),
+        "memoryBytes": limits.memory,
+        "deadlineMs": limits.deadline.as_millis() as u64,
+        "instances": limits.max_instances,
+        "maxCalls": limits.max_calls,
+        "invokeTimeoutMs": limits.invoke_timeout.as_millis() as u64,
+    })
+}
+
+/// `GET /healthz`: per hub, the file serving (sha256, when loaded), the
+/// limits it runs under, and why the newest file was refused, if it was.
 pub async fn health_handler(State(app): State<AppState>) -> Response {
     let rfc3339 = |t| humantime::format_rfc3339_seconds(t).to_string();
     let hubs: Vec<serde_json::Value> = app
@@ -40,6 +54,7 @@ pub async fn health_handler(State(app): State<AppState>) -> Response {
             });
             if let Some(version) = &state.serving {
                 hub["stats"] = stats_json(&version.stats);
+                hub["limits"] = limits_json(version);
             }
             if let Some(error) = state.last_error {
                 hub["lastError"] = serde_json::json!({
