@@ -20,7 +20,7 @@ use crate::transport::{self, AppState};
 /// `listening on http://IP:PORT` to stdout once serving, and runs until
 /// Ctrl-C or SIGTERM; then closes every connection with allowReconnect.
 pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
-    serve_until(config, listen, shutdown_signal(), |local| {
+    serve_until(config, listen, shutdown_signal(), |local, _| {
         println!("listening on http://{local}");
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
@@ -28,13 +28,14 @@ pub async fn serve(config: Config, listen: SocketAddr) -> anyhow::Result<()> {
     .await
 }
 
-/// [`serve`], telling `listening` the bound address once serving and
-/// stopping when `shutdown` completes (tests run nodes in one process).
+/// [`serve`], telling `listening` the bound address and the runtime once
+/// serving, and stopping when `shutdown` completes (tests run nodes in
+/// one process; `wasmhub dev` loads what it builds).
 pub async fn serve_until(
     config: Config,
     listen: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    listening: impl FnOnce(SocketAddr),
+    listening: impl FnOnce(SocketAddr, &Arc<Runtime>),
 ) -> anyhow::Result<()> {
     if !config.hubs_dir.is_dir() {
         anyhow::bail!(
@@ -101,7 +102,7 @@ pub async fn serve_until(
         backplane = config.redis.is_some(),
         "serving"
     );
-    listening(local);
+    listening(local, &state.services.runtime);
 
     // Small frames (a Completion, a Ping) must not wait for Nagle's
     // algorithm: without this a reply that follows a message to the same
@@ -139,7 +140,8 @@ pub async fn serve_until(
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

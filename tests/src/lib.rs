@@ -46,6 +46,8 @@ pub fn hubs_dir() -> PathBuf {
 pub struct Host {
     pub addr: String,
     child: Child,
+    /// Lines printed to stdout besides `listening on`.
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 impl Host {
@@ -64,14 +66,27 @@ impl Host {
 
     /// Starts `wasmhub serve` on a free port serving the hubs in `hubs`.
     pub async fn start_in(hubs: &std::path::Path, extra: &[&str]) -> anyhow::Result<Host> {
+        let mut args: Vec<std::ffi::OsString> = vec!["serve".into(), "--hubs".into()];
+        args.push(hubs.into());
+        args.extend(extra.iter().map(Into::into));
+        Self::run(args, &[]).await
+    }
+
+    /// Starts the host binary with `args` (plus `--listen 127.0.0.1:0`)
+    /// and `envs`, and waits for its `listening on` line; the lines it
+    /// prints after that are kept for [`Host::next_line`].
+    pub async fn run(
+        args: Vec<std::ffi::OsString>,
+        envs: &[(&str, std::ffi::OsString)],
+    ) -> anyhow::Result<Host> {
         let bin = host_binary();
         if !bin.exists() {
             bail!("missing {}: run `cargo xtask test`", bin.display());
         }
         let mut child = Command::new(&bin)
-            .args(["serve", "--listen", "127.0.0.1:0", "--hubs"])
-            .arg(hubs)
-            .args(extra)
+            .args(&args)
+            .args(["--listen", "127.0.0.1:0"])
+            .envs(envs.iter().map(|(k, v)| (k, v)))
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
@@ -83,19 +98,38 @@ impl Host {
             .with_context(|| format!("cannot start {}", bin.display()))?;
         let stdout = child.stdout.take().context("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let addr = tokio::time::timeout(START_DEADLINE, async {
             while let Some(line) = lines.next_line().await? {
                 if let Some(addr) = line.strip_prefix("listening on http://") {
+                    let addr = addr.split([';', ' ']).next().unwrap_or(addr);
                     return Ok(addr.to_owned());
                 }
+                let _ = tx.send(line);
             }
             bail!("the host exited before it was listening")
         })
         .await
         .context("the host did not start listening in time")??;
         // Keep draining stdout so the host never blocks on it.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Host { addr, child })
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+        Ok(Host {
+            addr,
+            child,
+            lines: rx,
+        })
+    }
+
+    /// The next line the host printed to stdout, within `within`.
+    pub async fn next_line(&mut self, within: Duration) -> anyhow::Result<String> {
+        tokio::time::timeout(within, self.lines.recv())
+            .await
+            .context("no line from the host in time")?
+            .context("the host's stdout ended")
     }
 
     /// `ws://addr/hubs/<hub>?<query>`.

@@ -108,10 +108,15 @@ async fn a_manifest_sets_a_hubs_limits_within_the_hosts() -> anyhow::Result<()> 
     // Nobody answers the client result: the hub's own invoke timeout.
     let mut client = RawClient::connect(&host.ws_url("testhub", "")).await?;
     let started = Instant::now();
-    let unanswered = client.invoke("3", "ClientResult", json!(["Ignored"])).await?;
+    let unanswered = client
+        .invoke("3", "ClientResult", json!(["Ignored"]))
+        .await?;
     let text = unanswered["error"].as_str().unwrap_or_default();
     assert!(text.contains("2s"), "{unanswered}");
-    assert!(started.elapsed() < Duration::from_secs(10), "the host's 15s applied");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the host's 15s applied"
+    );
 
     // Above the host's bound: refused, the serving limits stay.
     hubs.write_manifest("deadline = \"10m\"\n")?;

@@ -41,7 +41,7 @@ impl Node {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            let served = wasmhub::server::serve_until(config, listen, shutdown, |addr| {
+            let served = wasmhub::server::serve_until(config, listen, shutdown, |addr, _| {
                 let _ = bound.send(addr);
             });
             if let Err(error) = served.await {

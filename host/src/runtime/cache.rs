@@ -86,7 +86,11 @@ fn store(component: &Component, path: &Path) -> anyhow::Result<()> {
     let dir = path.parent().context("cache path has no directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let bytes = component.serialize().map_err(anyhow::Error::from)?;
-    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per process and per store: two loads of one file at once (a
+    // watcher's and `wasmhub dev`'s) must not share a temporary.
+    static STORES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = STORES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     std::fs::write(&temporary, bytes)?;
     std::fs::rename(&temporary, path)?;
     Ok(())

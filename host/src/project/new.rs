@@ -1,0 +1,214 @@
+//! `wasmhub new`: a ready hub project from templates kept in the binary.
+//!
+//! The project gets the smallest useful hub (Echo, and a room with Join
+//! and Send), its own copy of `wit/hub.wit` and of the language's SDK
+//! (the SDKs are not published to a registry), and a README of a few
+//! lines. Nothing is written when the directory exists already.
+
+use std::path::{Path, PathBuf};
+
+use super::Language;
+
+/// Why no project was written.
+#[derive(Debug, thiserror::Error)]
+pub enum NewError {
+    #[error("'{name}' cannot be a hub name: {reason}")]
+    BadName { name: String, reason: String },
+    #[error("{} exists already: choose another name or remove it", .0.display())]
+    Exists(PathBuf),
+    #[error("cannot write {}: {message}", path.display())]
+    Write { path: PathBuf, message: String },
+}
+
+const WIT: &str = include_str!("../../../wit/hub.wit");
+
+/// The Rust SDK's sources, as `sdk/src/<file>`.
+const RUST_SDK: &[(&str, &str)] = &[
+    ("args.rs", include_str!("../../../guest-sdk/src/args.rs")),
+    (
+        "bindings.rs",
+        include_str!("../../../guest-sdk/src/bindings.rs"),
+    ),
+    (
+        "clients.rs",
+        include_str!("../../../guest-sdk/src/clients.rs"),
+    ),
+    (
+        "context.rs",
+        include_str!("../../../guest-sdk/src/context.rs"),
+    ),
+    ("error.rs", include_str!("../../../guest-sdk/src/error.rs")),
+    (
+        "groups.rs",
+        include_str!("../../../guest-sdk/src/groups.rs"),
+    ),
+    ("hub.rs", include_str!("../../../guest-sdk/src/hub.rs")),
+    ("lib.rs", include_str!("../../../guest-sdk/src/lib.rs")),
+    ("log.rs", include_str!("../../../guest-sdk/src/log.rs")),
+    (
+        "presence.rs",
+        include_str!("../../../guest-sdk/src/presence.rs"),
+    ),
+    (
+        "router.rs",
+        include_str!("../../../guest-sdk/src/router.rs"),
+    ),
+    (
+        "streams.rs",
+        include_str!("../../../guest-sdk/src/streams.rs"),
+    ),
+];
+
+/// The Python SDK's package, as `wasmhub/<file>`.
+const PYTHON_SDK: &[(&str, &str)] = &[
+    (
+        "__init__.py",
+        include_str!("../../../sdks/python/wasmhub/__init__.py"),
+    ),
+    (
+        "clients.py",
+        include_str!("../../../sdks/python/wasmhub/clients.py"),
+    ),
+    (
+        "errors.py",
+        include_str!("../../../sdks/python/wasmhub/errors.py"),
+    ),
+    (
+        "groups.py",
+        include_str!("../../../sdks/python/wasmhub/groups.py"),
+    ),
+    (
+        "hub.py",
+        include_str!("../../../sdks/python/wasmhub/hub.py"),
+    ),
+    (
+        "log.py",
+        include_str!("../../../sdks/python/wasmhub/log.py"),
+    ),
+    (
+        "presence.py",
+        include_str!("../../../sdks/python/wasmhub/presence.py"),
+    ),
+    (
+        "streams.py",
+        include_str!("../../../sdks/python/wasmhub/streams.py"),
+    ),
+    (
+        "system.py",
+        include_str!("../../../sdks/python/wasmhub/system.py"),
+    ),
+];
+
+/// The version of componentize-py the Python SDK is tested with.
+pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+
+/// Writes the project `name` in `language` under `parent`; returns its
+/// directory.
+pub fn create(parent: &Path, name: &str, language: Language) -> Result<PathBuf, NewError> {
+    if let Err(reason) = crate::names::check_name(name) {
+        return Err(NewError::BadName {
+            name: name.to_owned(),
+            reason: reason.to_string(),
+        });
+    }
+    let dir = parent.join(name);
+    if dir.exists() {
+        return Err(NewError::Exists(dir));
+    }
+    let fill = |text: &str| text.replace("{{name}}", name);
+    let mut files: Vec<(PathBuf, String)> = vec![
+        ("wit/hub.wit".into(), WIT.to_owned()),
+        ("README.md".into(), readme(name, language)),
+        (
+            ".gitignore".into(),
+            "hubs/\ntarget/\nnode_modules/\n__pycache__/\n".into(),
+        ),
+    ];
+    match language {
+        Language::Rust => {
+            files.push((
+                "Cargo.toml".into(),
+                fill(include_str!("templates/rust/Cargo.toml.in")),
+            ));
+            files.push((
+                "src/lib.rs".into(),
+                fill(include_str!("templates/rust/lib.rs")),
+            ));
+            files.push((
+                "sdk/Cargo.toml".into(),
+                include_str!("templates/rust/sdk.Cargo.toml.in").to_owned(),
+            ));
+            for (file, text) in RUST_SDK {
+                files.push((format!("sdk/src/{file}").into(), (*text).to_owned()));
+            }
+        }
+        Language::Python => {
+            files.push((
+                "app.py".into(),
+                fill(include_str!("templates/python/app.py")),
+            ));
+            files.push(("requirements.txt".into(), format!("{COMPONENTIZE_PY}\n")));
+            for (file, text) in PYTHON_SDK {
+                files.push((format!("wasmhub/{file}").into(), (*text).to_owned()));
+            }
+        }
+        Language::JavaScript => {
+            files.push(("hub.js".into(), fill(include_str!("templates/js/hub.js"))));
+            files.push((
+                "package.json".into(),
+                fill(include_str!("templates/js/package.json.in")),
+            ));
+            files.push((
+                "wasmhub.js".into(),
+                include_str!("../../../sdks/javascript/wasmhub.js").to_owned(),
+            ));
+        }
+    }
+    for (relative, text) in files {
+        let path = dir.join(relative);
+        let write = || -> std::io::Result<()> {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&path, text)
+        };
+        write().map_err(|e| NewError::Write {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    }
+    Ok(dir)
+}
+
+fn readme(name: &str, language: Language) -> String {
+    let setup = match language {
+        Language::Rust => "rustup target add wasm32-wasip2".to_owned(),
+        Language::Python => {
+            "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt   # componentize-py"
+                .to_owned()
+        }
+        Language::JavaScript => {
+            "npm install                                # componentize-qjs".to_owned()
+        }
+    };
+    let source = match language {
+        Language::Rust => "src/lib.rs",
+        Language::Python => "app.py",
+        Language::JavaScript => "hub.js",
+    };
+    format!(
+        "# {name}\n\n\
+         A wasmhub hub in {lang}: `Echo(text)`, and rooms (`Join(room)`, then\n\
+         `Send(room, text)`, which every member receives as `Message(from, text)`).\n\n\
+         ```sh\n\
+         {setup}\n\
+         wasmhub dev          # builds hubs/{name}.wasm, serves it on http://127.0.0.1:5000,\n\
+         \x20                    # rebuilds and swaps it in on every change of {source}\n\
+         wasmhub build        # or only build it\n\
+         ```\n\n\
+         Clients connect to `/hubs/{name}`. `wit/` holds the hub world and the\n\
+         SDK copy beside the code is the one this project was made with.\n\
+         Settings for the hub (memory, deadline, ...) go in `hubs/{name}.toml`.\n",
+        lang = language.name(),
+    )
+}
