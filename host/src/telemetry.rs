@@ -13,7 +13,7 @@
 //!
 //! When off, no span is made: the invocation path pays one relaxed load.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
@@ -36,6 +36,10 @@ pub const TARGET: &str = "wasmhub::trace";
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// The share of new traces kept, as `f64` bits: read before a span is
+/// made, so a call that will not be kept costs no span at all.
+static SAMPLE: AtomicU64 = AtomicU64::new(0);
 
 /// Whether spans are exported (a layer from [`layer`] is installed).
 pub fn enabled() -> bool {
@@ -85,6 +89,7 @@ pub fn provider_builder(
     node: &str,
     sample: f64,
 ) -> opentelemetry_sdk::trace::TracerProviderBuilder {
+    SAMPLE.store(sample.to_bits(), Ordering::Relaxed);
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name("wasmhub")
         .with_attribute(opentelemetry::KeyValue::new(
@@ -128,7 +133,7 @@ pub fn call_span(
     caller: &'static str,
     parent: Option<&TraceContext>,
 ) -> Option<Span> {
-    if !enabled() {
+    if !enabled() || !kept(parent) {
         return None;
     }
     let span = tracing::info_span!(
@@ -148,6 +153,32 @@ pub fn call_span(
         join(&span, parent);
     }
     Some(span)
+}
+
+/// Whether a call with this caller context will be kept: the caller's
+/// sampled flag when it sent a valid `traceparent` (W3C: the last field's
+/// low bit), else a draw at the configured share. The SDK's sampler
+/// decides the same; deciding first spares the spans of calls not kept.
+fn kept(parent: Option<&TraceContext>) -> bool {
+    let flags = parent.and_then(|p| {
+        let fields: Vec<&str> = p.traceparent.split('-').collect();
+        match fields.as_slice() {
+            [version, trace, span, flags, ..]
+                if version.len() == 2
+                    && *version != "ff"
+                    && trace.len() == 32
+                    && span.len() == 16
+                    && flags.len() == 2 =>
+            {
+                u8::from_str_radix(flags, 16).ok()
+            }
+            _ => None,
+        }
+    });
+    match flags {
+        Some(flags) => flags & 1 == 1,
+        None => rand::random::<f64>() < f64::from_bits(SAMPLE.load(Ordering::Relaxed)),
+    }
 }
 
 /// The span of the calls another node asked this one to make of its
@@ -173,7 +204,9 @@ pub async fn client_result<F>(method: &str, connection: &str, work: F) -> Result
 where
     F: Future<Output = Result<String, String>>,
 {
-    if !enabled() {
+    use opentelemetry::trace::TraceContextExt as _;
+    // Only inside a kept trace (a call not kept made no span).
+    if !enabled() || !Span::current().context().span().span_context().is_sampled() {
         return work.await;
     }
     let span = tracing::info_span!(
@@ -280,5 +313,30 @@ impl Injector for Carrier {
             "tracestate" if !value.is_empty() => self.tracestate = Some(value),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parent(traceparent: &str) -> TraceContext {
+        TraceContext::from_headers(Some(traceparent), None).unwrap()
+    }
+
+    #[test]
+    fn a_caller_context_decides_by_its_sampled_flag_else_by_the_share() {
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7";
+        assert!(kept(Some(&parent(&format!("00-{id}-01")))));
+        assert!(kept(Some(&parent(&format!("00-{id}-03")))));
+        assert!(!kept(Some(&parent(&format!("00-{id}-00")))));
+        // Not a valid context: a new trace, kept at the share.
+        SAMPLE.store(0.0f64.to_bits(), Ordering::Relaxed);
+        assert!(!kept(Some(&parent("garbage"))));
+        assert!(!kept(Some(&parent(&format!("ff-{id}-01")))));
+        assert!(!kept(None));
+        SAMPLE.store(1.0f64.to_bits(), Ordering::Relaxed);
+        assert!(kept(None));
+        assert!(kept(Some(&parent("00-short-01"))));
     }
 }
