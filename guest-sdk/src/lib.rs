@@ -61,6 +61,7 @@ mod context;
 mod error;
 pub mod groups;
 mod hub;
+pub mod kv;
 pub mod log;
 pub mod presence;
 mod router;

@@ -36,6 +36,7 @@ import * as witCaller from "wasmhub:hub/caller@0.1.0";
 import * as witSystem from "wasmhub:hub/system@0.1.0";
 import * as witLog from "wasmhub:hub/log@0.1.0";
 import * as witStreams from "wasmhub:hub/streams@0.1.0";
+import * as witKv from "wasmhub:hub/kv@0.1.0";
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -877,6 +878,34 @@ export const groups = {
   /** Removing from a group it is not in is not an error. */
   remove: (connectionId, group) =>
     host(() => witGroups.remove(text(connectionId, "connection id"), text(group, "group"))),
+};
+
+/**
+ * The hub's own key-value store, shared by every node of the cluster. Needs
+ * the grant in the hub's manifest (`<name>.toml` beside the `.wasm`:
+ * `[grants]` then `kv = true`); without it every call throws Unauthorized.
+ * Values are strings; `getJson` / `setJson` keep JavaScript values as JSON.
+ * Counters are JavaScript numbers: exact up to 2^53.
+ */
+export const kv = {
+  /** The value of `key`; null when it is absent or expired. */
+  get: (key) => host(() => witKv.get(text(key, "key"))) ?? null,
+  /** Sets `key` to `value`; with `ttlMs` it expires after that long. */
+  set: (key, value, ttlMs = null) =>
+    host(() => witKv.set(text(key, "key"), text(value, "value"), ttlMs === null ? null : Math.max(1, Math.floor(ttlMs)))),
+  /** Removes `key`; whether it was there. */
+  delete: (key) => host(() => witKv.delete(text(key, "key"))),
+  /** Adds `by` to the integer at `key` (0 when absent); the sum. Atomic. */
+  increment: (key, by = 1) => host(() => witKv.increment(text(key, "key"), by)),
+  /** The keys that start with `prefix`, sorted, at most `limit`. */
+  keys: (prefix = "", limit = 1000) => host(() => witKv.keys(text(prefix, "prefix"), limit)),
+  /** The value of `key` parsed as JSON; null when absent. */
+  getJson(key) {
+    const value = kv.get(key);
+    return value === null ? null : JSON.parse(value);
+  },
+  /** Sets `key` to `value` as JSON. */
+  setJson: (key, value, ttlMs = null) => kv.set(key, JSON.stringify(value), ttlMs),
 };
 
 /**

@@ -474,3 +474,16 @@ test("ctx.upload reads an upload stream item by item", () => {
   const handler = exportHub({ router });
   assert.equal(handler.invoke({ id: "c1", user: null }, "Concat", "[]"), '"Hello world!"');
 });
+
+test("kv wraps the store: text values, JSON helpers, counters", () => {
+  sdk.kv.set("room:a", "hi");
+  assert.equal(sdk.kv.get("room:a"), "hi");
+  assert.equal(sdk.kv.get("absent"), null);
+  sdk.kv.setJson("room:b", [{ from: "ann" }], 5000);
+  assert.deepEqual(sdk.kv.getJson("room:b"), [{ from: "ann" }]);
+  assert.deepEqual(fake.calls.find((c) => c[0] === "kv.set" && c[1] === "room:b"), ["kv.set", "room:b", '[{"from":"ann"}]', 5000]);
+  assert.equal(sdk.kv.increment("n", 2), 2);
+  assert.deepEqual(sdk.kv.keys("room:"), ["room:a", "room:b"]);
+  assert.equal(sdk.kv.delete("room:a"), true);
+  assert.throws(() => sdk.kv.get(7), /key/);
+});

@@ -42,6 +42,49 @@ pub fn hubs_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target/hubs"))
 }
 
+/// A directory of its own holding only the test hub, removed on drop.
+pub struct HubsDir(PathBuf);
+
+impl HubsDir {
+    /// A directory with `testhub.wasm` and `manifest` as its `testhub.toml`.
+    pub fn with_testhub(manifest: &str) -> anyhow::Result<HubsDir> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "wasmhub-hubs-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::copy(hubs_dir().join("testhub.wasm"), dir.join("testhub.wasm"))
+            .context("the test hub is built (cargo xtask test)")?;
+        let hubs = HubsDir(dir);
+        hubs.write_manifest(manifest)?;
+        Ok(hubs)
+    }
+
+    pub fn manifest(&self) -> PathBuf {
+        self.0.join("testhub.toml")
+    }
+
+    /// Writes the manifest whole, then renames it in (as editors do).
+    pub fn write_manifest(&self, text: &str) -> anyhow::Result<()> {
+        let temp = self.0.join(".testhub.toml.tmp");
+        std::fs::write(&temp, text)?;
+        std::fs::rename(&temp, self.manifest())?;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for HubsDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A running host process, killed when dropped.
 pub struct Host {
     pub addr: String,
@@ -233,6 +276,20 @@ impl RedisServer {
                 Some((name.to_owned(), calls))
             })
             .collect())
+    }
+
+    /// The keys matching `pattern` (`redis-cli --scan`), sorted.
+    pub fn keys(&self, pattern: &str) -> anyhow::Result<Vec<String>> {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "--scan", "--pattern", pattern])
+            .output()
+            .context("cannot run redis-cli")?;
+        let mut keys: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        keys.sort();
+        Ok(keys)
     }
 
     /// Stops it (kill).

@@ -3,54 +3,11 @@
 //! and is reloaded when it changes (a bad one refused, the old limits
 //! kept).
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
-use wasmhub_e2e::{DEADLINE, Host, RawClient, hubs_dir};
-
-/// A directory of its own holding only the test hub, removed on drop.
-struct HubsDir(PathBuf);
-
-impl HubsDir {
-    fn with_testhub(manifest: &str) -> anyhow::Result<HubsDir> {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "wasmhub-hub-settings-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir)?;
-        std::fs::copy(hubs_dir().join("testhub.wasm"), dir.join("testhub.wasm"))
-            .context("the test hub is built (cargo xtask test)")?;
-        let hubs = HubsDir(dir);
-        hubs.write_manifest(manifest)?;
-        Ok(hubs)
-    }
-
-    fn manifest(&self) -> PathBuf {
-        self.0.join("testhub.toml")
-    }
-
-    /// Writes the manifest whole, then renames it in (as editors do).
-    fn write_manifest(&self, text: &str) -> anyhow::Result<()> {
-        let temp = self.0.join(".testhub.toml.tmp");
-        std::fs::write(&temp, text)?;
-        std::fs::rename(&temp, self.manifest())?;
-        Ok(())
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for HubsDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use wasmhub_e2e::{DEADLINE, Host, HubsDir, RawClient};
 
 /// The test hub's entry of `/healthz`.
 async fn testhub_health(host: &Host) -> anyhow::Result<Value> {
@@ -92,7 +49,7 @@ async fn a_manifest_sets_a_hubs_limits_within_the_hosts() -> anyhow::Result<()> 
     assert_eq!(
         hub["limits"],
         json!({"manifest": "testhub.toml", "memoryBytes": 16 << 20, "deadlineMs": 1000,
-               "instances": 2, "maxCalls": 50, "invokeTimeoutMs": 2000}),
+               "instances": 2, "maxCalls": 50, "invokeTimeoutMs": 2000, "grants": {"kv": false}}),
         "{hub}"
     );
 

@@ -14,6 +14,11 @@ use wasmhub_e2e::{Host, RawClient, host_binary};
 
 const LANGUAGES: &[&str] = &["rust", "python", "js"];
 
+/// The tests of this file one at a time: each builds and compiles an
+/// 18 MB Python hub, and side by side on two cores they would race their
+/// deadlines.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -99,6 +104,7 @@ async fn check_hub(host: &Host, hub: &str, echo: &str) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn new_writes_a_project_per_language_that_builds_and_serves() -> anyhow::Result<()> {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let temp = TempDir::new("new")?;
     let served = temp.0.join("served");
     std::fs::create_dir_all(&served)?;
@@ -177,6 +183,7 @@ async fn dev_line(host: &mut Host, wanted: &[&str]) -> anyhow::Result<String> {
 
 #[tokio::test]
 async fn dev_rebuilds_and_swaps_on_every_change() -> anyhow::Result<()> {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let temp = TempDir::new("dev")?;
     for lang in LANGUAGES {
         let name = format!("dev-{lang}");

@@ -10,7 +10,9 @@ use std::hint::black_box;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use wasmhub_guest::{Accepted, Context, Hub, HubError, Router, clients, groups, presence, streams};
+use wasmhub_guest::{
+    Accepted, Context, Hub, HubError, Router, clients, groups, kv, presence, streams,
+};
 
 /// The hub type; all behaviour is in the functions below.
 struct TestHub;
@@ -53,6 +55,11 @@ impl Hub for TestHub {
             .method("ConnectionsByAttribute", connections_by_attribute)
             .method("SendToAttribute", send_to_attribute)
             .method("InvokeAllGroup", invoke_all_group)
+            .method("KvSet", kv_set)
+            .method("KvGet", kv_get)
+            .method("KvDelete", kv_delete)
+            .method("KvIncrement", kv_increment)
+            .method("KvKeys", kv_keys)
             .method("OnlineUsers", online_users)
     }
 
@@ -319,6 +326,33 @@ fn invoke_all_group(
             }
         })
         .collect())
+}
+
+/// `KvSet(key, value, ttlMs)`: the store's `set`, `ttlMs` null for none.
+fn kv_set(
+    _: &Context,
+    (key, value, ttl_ms): (String, String, Option<u64>),
+) -> Result<(), HubError> {
+    match ttl_ms {
+        Some(ms) => kv::set_with_ttl(&key, &value, std::time::Duration::from_millis(ms)),
+        None => kv::set(&key, &value),
+    }
+}
+
+fn kv_get(_: &Context, (key,): (String,)) -> Result<Option<String>, HubError> {
+    kv::get(&key)
+}
+
+fn kv_delete(_: &Context, (key,): (String,)) -> Result<bool, HubError> {
+    kv::delete(&key)
+}
+
+fn kv_increment(_: &Context, (key, by): (String, i64)) -> Result<i64, HubError> {
+    kv::increment(&key, by)
+}
+
+fn kv_keys(_: &Context, (prefix, limit): (String, u32)) -> Result<Vec<String>, HubError> {
+    kv::keys(&prefix, limit)
 }
 
 fn online_users(_: &Context, (): ()) -> Result<Vec<OnlineUser>, HubError> {

@@ -8,6 +8,7 @@
 //! fallible because a backend may be.
 
 pub mod backend;
+pub mod kv;
 pub mod memory;
 pub mod redis;
 pub mod selection;
@@ -75,6 +76,8 @@ pub struct Cluster {
     node_id: String,
     registry: Arc<memory::MemoryRegistry>,
     backend: Arc<dyn Backend>,
+    /// Hubs' key-value stores: in memory alone, on Redis in a cluster.
+    kv: Arc<dyn kv::KvStore>,
 }
 
 impl Cluster {
@@ -84,6 +87,7 @@ impl Cluster {
             node_id: node_id.into(),
             registry: Arc::new(memory::MemoryRegistry::default()),
             backend: Arc::new(backend::Standalone),
+            kv: Arc::new(kv::MemoryKv::default()),
         }
     }
 
@@ -97,8 +101,14 @@ impl Cluster {
         Ok(Self {
             node_id,
             registry,
+            kv: Arc::new(redis::RedisKv::new(backplane.clone())),
             backend: backplane,
         })
+    }
+
+    /// The hubs' key-value store (the WIT `kv` interface).
+    pub fn kv(&self) -> &Arc<dyn kv::KvStore> {
+        &self.kv
     }
 
     /// The id this node registers its connections under.
@@ -473,7 +483,10 @@ impl Cluster {
         selection: &Selection,
         reason: CloseReason,
     ) -> Result<Vec<String>, ClusterError> {
-        let (local, remote) = self.targets(selection).await?;
+        let (mut local, remote) = self.targets(selection).await?;
+        // One told to close already is on its way out (until its task
+        // ends it is still registered): not disconnected again.
+        local.retain(|(_, handle)| !handle.is_closing());
         let mut ids: Vec<String> = local.iter().map(|(record, _)| record.id.clone()).collect();
         for (_, handle) in &local {
             handle.close(reason.clone());

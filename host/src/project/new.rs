@@ -43,6 +43,7 @@ const RUST_SDK: &[(&str, &str)] = &[
         include_str!("../../../guest-sdk/src/groups.rs"),
     ),
     ("hub.rs", include_str!("../../../guest-sdk/src/hub.rs")),
+    ("kv.rs", include_str!("../../../guest-sdk/src/kv.rs")),
     ("lib.rs", include_str!("../../../guest-sdk/src/lib.rs")),
     ("log.rs", include_str!("../../../guest-sdk/src/log.rs")),
     (
@@ -81,6 +82,7 @@ const PYTHON_SDK: &[(&str, &str)] = &[
         "hub.py",
         include_str!("../../../sdks/python/wasmhub/hub.py"),
     ),
+    ("kv.py", include_str!("../../../sdks/python/wasmhub/kv.py")),
     (
         "log.py",
         include_str!("../../../sdks/python/wasmhub/log.py"),
@@ -211,4 +213,34 @@ fn readme(name: &str, language: Language) -> String {
          Settings for the hub (memory, deadline, ...) go in `hubs/{name}.toml`.\n",
         lang = language.name(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The files of `dir` with `extension`, sorted.
+    fn files(dir: &str, extension: &str) -> Vec<String> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(extension))
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn listed(list: &[(&str, &str)]) -> Vec<String> {
+        let mut names: Vec<String> = list.iter().map(|(name, _)| (*name).to_owned()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn the_embedded_sdks_have_every_file_of_the_real_ones() {
+        assert_eq!(listed(RUST_SDK), files("guest-sdk/src", ".rs"));
+        assert_eq!(listed(PYTHON_SDK), files("sdks/python/wasmhub", ".py"));
+    }
 }

@@ -66,8 +66,8 @@ pub struct HubVersion {
     pre: HubPre<HostState>,
     env: Arc<HubEnv>,
     limits: InstanceLimits,
-    /// The manifest the limits came from, if the hub has one.
-    pub manifest: Option<std::path::PathBuf>,
+    /// Its limits, grants and the manifest they came from.
+    pub settings: super::manifest::HubSettings,
     idle: Mutex<Vec<Warm>>,
     running: Arc<Semaphore>,
     pub stats: CallStats,
@@ -104,8 +104,9 @@ impl HubVersion {
         engine: Engine,
         pre: HubPre<HostState>,
         env: Arc<HubEnv>,
-        (limits, manifest): (InstanceLimits, Option<std::path::PathBuf>),
+        settings: super::manifest::HubSettings,
     ) -> Self {
+        let limits = settings.limits.clone();
         let running = Arc::new(Semaphore::new(limits.max_instances));
         Self {
             name,
@@ -115,7 +116,7 @@ impl HubVersion {
             pre,
             env,
             limits,
-            manifest,
+            settings,
             idle: Mutex::new(Vec::new()),
             running,
             stats: CallStats::default(),

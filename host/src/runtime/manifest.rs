@@ -16,6 +16,9 @@
 //! instances = 16            # instances that may run at once
 //! max-calls = 5000          # calls an instance serves before it is replaced
 //! invoke-timeout = "10s"    # default (and longest) wait for a client result
+//!
+//! [grants]                  # what the hub may use beyond its clients; all off
+//! kv = true                 # its own key-value store (the WIT `kv` interface)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -35,6 +38,31 @@ struct Manifest {
     instances: Option<u32>,
     max_calls: Option<u32>,
     invoke_timeout: Option<String>,
+    grants: Option<GrantsFile>,
+}
+
+/// `[grants]` as written.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct GrantsFile {
+    kv: Option<bool>,
+}
+
+/// What a hub may use beyond its clients; everything off unless its
+/// manifest grants it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// Its key-value store.
+    pub kv: bool,
+}
+
+/// What one hub version runs with: its limits and grants, and the
+/// manifest they came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubSettings {
+    pub limits: InstanceLimits,
+    pub grants: Grants,
+    pub manifest: Option<PathBuf>,
 }
 
 /// Why a manifest was refused.
@@ -57,18 +85,19 @@ pub fn path_for(wasm: &Path) -> PathBuf {
     wasm.with_extension("toml")
 }
 
-/// The limits of the hub at `wasm`: the host's `host` limits with what
-/// its manifest, if there is one, sets. `Ok((limits, None))` without a
-/// manifest.
-pub fn resolve(
-    wasm: &Path,
-    host: &InstanceLimits,
-) -> Result<(InstanceLimits, Option<PathBuf>), ManifestError> {
+/// The settings of the hub at `wasm`: the host's `host` limits with what
+/// its manifest, if there is one, sets, and its grants (none without a
+/// manifest).
+pub fn resolve(wasm: &Path, host: &InstanceLimits) -> Result<HubSettings, ManifestError> {
     let path = path_for(wasm);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Ok((host.clone(), None));
+            return Ok(HubSettings {
+                limits: host.clone(),
+                grants: Grants::default(),
+                manifest: None,
+            });
         }
         Err(error) => {
             return Err(ManifestError::Read {
@@ -81,12 +110,19 @@ pub fn resolve(
         path: path.clone(),
         message: e.message().to_owned(),
     })?;
+    let grants = Grants {
+        kv: manifest.grants.as_ref().and_then(|g| g.kv).unwrap_or(false),
+    };
     let limits = apply(manifest, host).map_err(|(key, reason)| ManifestError::BadValue {
         path: path.clone(),
         key,
         reason,
     })?;
-    Ok((limits, Some(path)))
+    Ok(HubSettings {
+        limits,
+        grants,
+        manifest: Some(path),
+    })
 }
 
 type BadValue = (&'static str, String);
@@ -244,7 +280,12 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("wasmhub-manifest-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let wasm = dir.join("chat.wasm");
-        assert_eq!(resolve(&wasm, &host()).unwrap(), (host(), None));
+        let none = HubSettings {
+            limits: host(),
+            grants: Grants::default(),
+            manifest: None,
+        };
+        assert_eq!(resolve(&wasm, &host()).unwrap(), none);
         std::fs::write(dir.join("chat.toml"), "memroy = \"8MiB\"\n").unwrap();
         let error = resolve(&wasm, &host()).unwrap_err().to_string();
         assert!(
@@ -252,9 +293,15 @@ mod tests {
             "{error}"
         );
         std::fs::write(dir.join("chat.toml"), "deadline = \"2s\"\n").unwrap();
-        let (limits, manifest) = resolve(&wasm, &host()).unwrap();
-        assert_eq!(limits.deadline, Duration::from_secs(2));
-        assert_eq!(manifest, Some(dir.join("chat.toml")));
+        let settings = resolve(&wasm, &host()).unwrap();
+        assert_eq!(settings.limits.deadline, Duration::from_secs(2));
+        assert_eq!(settings.manifest, Some(dir.join("chat.toml")));
+        assert!(!settings.grants.kv, "off unless granted");
+        std::fs::write(dir.join("chat.toml"), "[grants]\nkv = true\n").unwrap();
+        assert!(resolve(&wasm, &host()).unwrap().grants.kv);
+        std::fs::write(dir.join("chat.toml"), "[grants]\nhttp = true\n").unwrap();
+        let error = resolve(&wasm, &host()).unwrap_err().to_string();
+        assert!(error.contains("unknown field `http`"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -13,6 +13,7 @@ mod engine;
 mod error;
 mod host;
 mod hub;
+mod kv;
 pub mod manifest;
 mod state;
 mod streams;
@@ -164,9 +165,9 @@ impl Runtime {
         let started = std::time::Instant::now();
         let settings = manifest::resolve(path, &self.limits).map_err(anyhow::Error::from);
         if let Ok(settings) = &settings
-            && let Some(serving) = self.hub(&key).filter(|v| {
-                v.sha256 == sha256 && (v.limits(), &v.manifest) == (&settings.0, &settings.1)
-            })
+            && let Some(serving) = self
+                .hub(&key)
+                .filter(|v| v.sha256 == sha256 && v.settings == *settings)
         {
             self.errors.lock().expect("errors lock").remove(&key);
             return Ok(Loaded::Unchanged(serving));
@@ -277,7 +278,7 @@ impl Runtime {
         name: String,
         sha256: String,
         bytes: Vec<u8>,
-        settings: (InstanceLimits, Option<std::path::PathBuf>),
+        settings: manifest::HubSettings,
     ) -> anyhow::Result<(HubVersion, bool)> {
         // The name becomes part of URLs and Redis keys.
         if let Err(reason) = crate::names::check_name(&name) {
@@ -311,8 +312,9 @@ impl Runtime {
         let env = Arc::new(HubEnv {
             hub: name.clone(),
             cluster: self.cluster.clone(),
-            invoke_timeout: settings.0.invoke_timeout,
-            max_outbound_message: settings.0.max_outbound_message,
+            invoke_timeout: settings.limits.invoke_timeout,
+            max_outbound_message: settings.limits.max_outbound_message,
+            grants: settings.grants,
             log_budget: Default::default(),
             cpu: self.cpu.clone(),
             metrics: self.metrics.clone(),

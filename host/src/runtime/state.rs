@@ -27,6 +27,8 @@ pub struct HubEnv {
     pub invoke_timeout: Duration,
     /// Largest message (method name and arguments) a hub may send.
     pub max_outbound_message: usize,
+    /// What its manifest grants (its key-value store).
+    pub grants: super::manifest::Grants,
     /// Keeps one hub from flooding the host's log.
     pub log_budget: LogBudget,
     /// The node-wide CPU slots long calls run in.

@@ -28,12 +28,13 @@ fn stats_json(stats: &crate::runtime::CallStats) -> serde_json::Value {
 fn limits_json(version: &crate::runtime::HubVersion) -> serde_json::Value {
     let limits = version.limits();
     serde_json::json!({
-        "manifest": version.manifest.as_ref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy()),
+        "manifest": version.settings.manifest.as_ref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy()),
         "memoryBytes": limits.memory,
         "deadlineMs": limits.deadline.as_millis() as u64,
         "instances": limits.max_instances,
         "maxCalls": limits.max_calls,
         "invokeTimeoutMs": limits.invoke_timeout.as_millis() as u64,
+        "grants": { "kv": version.settings.grants.kv },
     })
 }
 

@@ -128,3 +128,29 @@ export function sleep(ms) {
 export function log(level, message, fields) {
   fake.logs.push([level, message, fields]);
 }
+
+// kv: a map, as the host's memory store (no expiry here).
+const store = new Map();
+export const get = (key) => {
+  record("kv.get", key);
+  return store.get(key);
+};
+export const set = (key, value, ttlMs) => {
+  record("kv.set", key, value, ttlMs);
+  store.set(key, value);
+};
+function kvDelete(key) {
+  record("kv.delete", key);
+  return store.delete(key);
+}
+export { kvDelete as delete };
+export const increment = (key, by) => {
+  record("kv.increment", key, by);
+  const sum = Number(store.get(key) ?? 0) + by;
+  store.set(key, String(sum));
+  return sum;
+};
+export const keys = (prefix, limit) => {
+  record("kv.keys", prefix, limit);
+  return [...store.keys()].filter((k) => k.startsWith(prefix)).sort().slice(0, limit);
+};

@@ -18,6 +18,7 @@ from componentize_py_types import Err, Ok
 from wit_world.imports import caller as wit_caller
 from wit_world.imports import clients as wit_clients
 from wit_world.imports import groups as wit_groups
+from wit_world.imports import kv as wit_kv
 from wit_world.imports import log as wit_log
 from wit_world.imports import presence as wit_presence
 from wit_world.imports import system as wit_system
@@ -37,6 +38,7 @@ from wasmhub import (
     NotFound,
     clients,
     groups,
+    kv,
     log,
     presence,
     system,
@@ -655,6 +657,47 @@ class GroupsPresenceLogTests(unittest.TestCase):
                 (log.Level.WARN, "tail", []),
             ],
         )
+
+
+class KvTests(unittest.TestCase):
+    def setUp(self):
+        self.store = {}
+        self.calls = []
+
+        def fake(name, body):
+            def call(*args):
+                self.calls.append((name, *args))
+                return body(*args)
+
+            patcher = mock.patch.object(wit_kv, name, call)
+            patcher.start()
+            self.addCleanup(patcher.stop)
+
+        fake("get", lambda key: self.store.get(key))
+        fake("set", lambda key, value, ttl: self.store.__setitem__(key, value))
+        fake("delete", lambda key: self.store.pop(key, None) is not None)
+        fake("increment", lambda key, by: self.store.setdefault(key, 0) + by)
+        fake("keys", lambda prefix, limit: sorted(k for k in self.store if k.startswith(prefix))[:limit])
+
+    def test_values_json_and_ttl_in_seconds(self):
+        kv.set("room:a", "hi")
+        self.assertEqual(kv.get("room:a"), "hi")
+        self.assertIsNone(kv.get("absent"))
+        kv.set_json("room:b", [{"from": "ann"}], ttl=1.5)
+        self.assertIn(("set", "room:b", '[{"from":"ann"}]', 1500), self.calls)
+        self.assertEqual(kv.get_json("room:b"), [{"from": "ann"}])
+        self.assertEqual(kv.keys("room:"), ["room:a", "room:b"])
+        self.assertTrue(kv.delete("room:a"))
+        self.assertEqual(kv.increment("n", 3), 3)
+
+    def test_host_errors_become_hub_errors(self):
+        def refuse(key):
+            raise Err(wit.HubError_Unauthorized("no grant"))
+
+        with mock.patch.object(wit_kv, "get", refuse):
+            with self.assertRaises(HubError) as caught:
+                kv.get("a")
+        self.assertIn("no grant", str(caught.exception))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ against `wit/hub.wit`, world `hub`:
 See docs/hubs-python.md.
 """
 
-from . import clients, groups, log, presence, streams, system
+from . import clients, groups, kv, log, presence, streams, system
 from .clients import ClientResult, Selection
 from .errors import (
     HubError,
@@ -81,6 +81,7 @@ __all__ = [
     "clients",
     "from_json",
     "groups",
+    "kv",
     "log",
     "now",
     "presence",

@@ -54,6 +54,12 @@ impl Keys {
         format!("{}:node:{node}:connections", self.prefix)
     }
 
+    /// Where a hub's key-value store keeps its keys: `P:kv:<hub>:` and
+    /// then the hub's own key.
+    pub fn kv_prefix(&self, hub: &str) -> String {
+        format!("{}:kv:{}:", self.prefix, key_part(&hub_key(hub)))
+    }
+
     /// What a node says of itself: hubs, counts, recent events.
     pub fn status(&self, node: &str) -> String {
         format!("{}:node:{node}:status", self.prefix)

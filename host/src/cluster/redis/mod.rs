@@ -16,9 +16,12 @@ mod envelope;
 mod heartbeat;
 mod inbox;
 pub mod keys;
+mod kv;
 mod mirror;
 mod owners;
 mod status;
+
+pub use kv::RedisKv;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

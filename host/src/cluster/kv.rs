@@ -1,0 +1,271 @@
+//! Each hub's key-value store (the WIT `kv` interface): one seam, two
+//! stores, like the backend. [`MemoryKv`] serves a node alone;
+//! [`super::redis::RedisKv`] keeps the keys on the backplane's server, so
+//! every node of a cluster sees the same values.
+//!
+//! Hubs are kept apart by their lowercase name; the checks on keys and
+//! values (sizes, the `keys` limit) are made here, once, for both.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Longest key, in bytes.
+pub const KEY_MAX: usize = 1024;
+/// Longest value, in bytes.
+pub const VALUE_MAX: usize = 1 << 20;
+/// Most keys one `keys` call returns.
+pub const LIST_MAX: u32 = 1000;
+/// Most keys one hub keeps in a node's memory store: a hub that forgets
+/// to delete cannot take the node's memory.
+pub const MEMORY_KEYS_PER_HUB: usize = 100_000;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KvError {
+    /// The hub asked for something the store refuses (a bad key, a value
+    /// that is not an integer).
+    #[error("{0}")]
+    Invalid(String),
+    /// The store cannot take more.
+    #[error("{0}")]
+    Full(String),
+    /// The shared server cannot be reached.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// What every store does, for one hub at a time (`hub` is its lowercase
+/// name).
+#[async_trait::async_trait]
+pub trait KvStore: Send + Sync {
+    async fn get(&self, hub: &str, key: &str) -> Result<Option<String>, KvError>;
+    async fn set(
+        &self,
+        hub: &str,
+        key: &str,
+        value: &str,
+        ttl: Option<Duration>,
+    ) -> Result<(), KvError>;
+    async fn delete(&self, hub: &str, key: &str) -> Result<bool, KvError>;
+    async fn increment(&self, hub: &str, key: &str, by: i64) -> Result<i64, KvError>;
+    /// Sorted keys starting with `prefix`, at most `limit`.
+    async fn keys(&self, hub: &str, prefix: &str, limit: usize) -> Result<Vec<String>, KvError>;
+}
+
+/// A key a hub may use: not empty, at most [`KEY_MAX`] bytes.
+pub fn check_key(key: &str) -> Result<(), KvError> {
+    if key.is_empty() {
+        return Err(KvError::Invalid("a key must not be empty".to_owned()));
+    }
+    if key.len() > KEY_MAX {
+        return Err(KvError::Invalid(format!(
+            "a key is at most {KEY_MAX} bytes; this one has {}",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A value a hub may store: at most [`VALUE_MAX`] bytes.
+pub fn check_value(value: &str) -> Result<(), KvError> {
+    if value.len() > VALUE_MAX {
+        return Err(KvError::Invalid(format!(
+            "a value is at most {} ; this one has {} bytes",
+            crate::config::format_bytes(VALUE_MAX),
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The error for a value `increment` cannot add to.
+pub fn not_an_integer(key: &str) -> KvError {
+    KvError::Invalid(format!("the value of '{key}' is not a 64-bit integer"))
+}
+
+/// The error for a sum past 64 bits.
+pub fn overflow(key: &str) -> KvError {
+    KvError::Invalid(format!("incrementing '{key}' overflows 64 bits"))
+}
+
+struct Entry {
+    value: String,
+    expires: Option<Instant>,
+}
+
+impl Entry {
+    fn live(&self, now: Instant) -> bool {
+        self.expires.is_none_or(|at| at > now)
+    }
+}
+
+/// The store of a node alone. Expired entries are dropped when touched
+/// and when a hub's map is full.
+#[derive(Default)]
+pub struct MemoryKv {
+    hubs: Mutex<HashMap<String, BTreeMap<String, Entry>>>,
+}
+
+impl MemoryKv {
+    fn with_hub<T>(&self, hub: &str, work: impl FnOnce(&mut BTreeMap<String, Entry>) -> T) -> T {
+        let mut hubs = self.hubs.lock().expect("kv lock");
+        work(hubs.entry(hub.to_owned()).or_default())
+    }
+}
+
+/// Room for one more key, dropping expired ones first if need be.
+fn make_room(entries: &mut BTreeMap<String, Entry>, key: &str) -> Result<(), KvError> {
+    if entries.len() < MEMORY_KEYS_PER_HUB || entries.contains_key(key) {
+        return Ok(());
+    }
+    let now = Instant::now();
+    entries.retain(|_, entry| entry.live(now));
+    if entries.len() < MEMORY_KEYS_PER_HUB {
+        return Ok(());
+    }
+    Err(KvError::Full(format!(
+        "this hub's store holds {MEMORY_KEYS_PER_HUB} keys, its most on one node: delete some first"
+    )))
+}
+
+#[async_trait::async_trait]
+impl KvStore for MemoryKv {
+    async fn get(&self, hub: &str, key: &str) -> Result<Option<String>, KvError> {
+        let now = Instant::now();
+        Ok(self.with_hub(hub, |entries| match entries.get(key) {
+            Some(entry) if entry.live(now) => Some(entry.value.clone()),
+            Some(_) => {
+                entries.remove(key);
+                None
+            }
+            None => None,
+        }))
+    }
+
+    async fn set(
+        &self,
+        hub: &str,
+        key: &str,
+        value: &str,
+        ttl: Option<Duration>,
+    ) -> Result<(), KvError> {
+        let expires = ttl.map(|ttl| Instant::now() + ttl);
+        self.with_hub(hub, |entries| {
+            make_room(entries, key)?;
+            entries.insert(
+                key.to_owned(),
+                Entry {
+                    value: value.to_owned(),
+                    expires,
+                },
+            );
+            Ok(())
+        })
+    }
+
+    async fn delete(&self, hub: &str, key: &str) -> Result<bool, KvError> {
+        let now = Instant::now();
+        Ok(self.with_hub(hub, |entries| {
+            entries.remove(key).is_some_and(|entry| entry.live(now))
+        }))
+    }
+
+    async fn increment(&self, hub: &str, key: &str, by: i64) -> Result<i64, KvError> {
+        let now = Instant::now();
+        self.with_hub(hub, |entries| {
+            let (current, expires) = match entries.get(key) {
+                Some(entry) if entry.live(now) => (
+                    entry
+                        .value
+                        .parse::<i64>()
+                        .map_err(|_| not_an_integer(key))?,
+                    entry.expires,
+                ),
+                _ => (0, None),
+            };
+            let sum = current.checked_add(by).ok_or_else(|| overflow(key))?;
+            make_room(entries, key)?;
+            // As Redis's INCRBY: the expiry, if any, stays.
+            entries.insert(
+                key.to_owned(),
+                Entry {
+                    value: sum.to_string(),
+                    expires,
+                },
+            );
+            Ok(sum)
+        })
+    }
+
+    async fn keys(&self, hub: &str, prefix: &str, limit: usize) -> Result<Vec<String>, KvError> {
+        let now = Instant::now();
+        Ok(self.with_hub(hub, |entries| {
+            entries
+                .range(prefix.to_owned()..)
+                .take_while(|(key, _)| key.starts_with(prefix))
+                .filter(|(_, entry)| entry.live(now))
+                .map(|(key, _)| key.clone())
+                .take(limit)
+                .collect()
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_memory_store_keeps_hubs_apart_and_honours_expiry() {
+        let kv = MemoryKv::default();
+        kv.set("chat", "room:a", "1", None).await.unwrap();
+        kv.set("chat", "room:b", "2", Some(Duration::from_millis(30)))
+            .await
+            .unwrap();
+        kv.set("chat", "other", "3", None).await.unwrap();
+        assert_eq!(
+            kv.get("chat", "room:a").await.unwrap().as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            kv.get("games", "room:a").await.unwrap(),
+            None,
+            "another hub's"
+        );
+        assert_eq!(
+            kv.keys("chat", "room:", 10).await.unwrap(),
+            ["room:a", "room:b"]
+        );
+        assert_eq!(kv.keys("chat", "room:", 1).await.unwrap(), ["room:a"]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(kv.get("chat", "room:b").await.unwrap(), None, "expired");
+        assert_eq!(kv.keys("chat", "", 10).await.unwrap(), ["other", "room:a"]);
+        assert!(kv.delete("chat", "other").await.unwrap());
+        assert!(!kv.delete("chat", "other").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn increment_counts_from_zero_and_refuses_what_is_not_an_integer() {
+        let kv = MemoryKv::default();
+        assert_eq!(kv.increment("h", "n", 5).await.unwrap(), 5);
+        assert_eq!(kv.increment("h", "n", -7).await.unwrap(), -2);
+        kv.set("h", "text", "hello", None).await.unwrap();
+        assert_eq!(
+            kv.increment("h", "text", 1).await,
+            Err(not_an_integer("text"))
+        );
+        kv.set("h", "big", &i64::MAX.to_string(), None)
+            .await
+            .unwrap();
+        assert_eq!(kv.increment("h", "big", 1).await, Err(overflow("big")));
+    }
+
+    #[test]
+    fn keys_and_values_are_bounded() {
+        assert!(check_key("").is_err());
+        assert!(check_key(&"k".repeat(KEY_MAX)).is_ok());
+        assert!(check_key(&"k".repeat(KEY_MAX + 1)).is_err());
+        assert!(check_value(&"v".repeat(VALUE_MAX + 1)).is_err());
+    }
+}
