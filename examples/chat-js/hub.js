@@ -7,7 +7,9 @@
 //   through their `Question(question)` handler.
 //
 // Clients receive `Message({ room, from, text })`, `room` being `null` for
-// a whisper.
+// a whisper. A room keeps its last 50 messages (in the hub's key-value
+// store, when its manifest grants one): whoever joins a room with some gets
+// them first, oldest first, as `History(room, [message, ...])`.
 //
 // Every method reads only the caller's id and user (`ctx.connectionId`,
 // `ctx.user`), which come with the call: none makes the SDK fetch the
@@ -21,8 +23,11 @@ import {
   Router,
   HubError,
   NoClientResponded,
+  Unauthorized,
   clients,
   groups,
+  kv,
+  log,
   presence,
   streams,
   exportHub,
@@ -70,6 +75,53 @@ function me(ctx) {
 
 function join(ctx, room) {
   groups.add(ctx.connectionId, room);
+  const kept = history(room);
+  if (kept.length > 0) clients.caller().send("History", room, kept);
+}
+
+// Messages a room keeps for whoever joins next, and their most bytes (the
+// store takes 1 MiB a value).
+const HISTORY = 50;
+const HISTORY_BYTES = 1 << 20;
+
+const historyKey = (room) => `history:${room}`;
+
+/** The room's kept messages, oldest first. History is a courtesy: a hub
+ * served without the `kv` grant, or a store that is away, has none. */
+function history(room) {
+  try {
+    return kv.getJson(historyKey(room)) ?? [];
+  } catch (error) {
+    if (!(error instanceof Unauthorized)) log.warn(`the history of '${room}' could not be read: ${error.message}`);
+    return [];
+  }
+}
+
+/** Adds a message to the room's history, keeping the last HISTORY. */
+function remember(room, sent) {
+  const kept = [...history(room), sent];
+  let skip = Math.max(0, kept.length - HISTORY);
+  let text;
+  for (;;) {
+    text = JSON.stringify(kept.slice(skip));
+    if (utf8Length(text) <= HISTORY_BYTES || skip + 1 >= kept.length) break;
+    skip += 1;
+  }
+  try {
+    kv.set(historyKey(room), text);
+  } catch (error) {
+    if (!(error instanceof Unauthorized)) log.warn(`the history of '${room}' was not kept: ${error.message}`);
+  }
+}
+
+/** Bytes of `text` in UTF-8 (no TextEncoder in the hub's QuickJS). */
+function utf8Length(text) {
+  let bytes = 0;
+  for (const c of text) {
+    const code = c.codePointAt(0);
+    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+  }
+  return bytes;
 }
 
 function leave(ctx, room) {
@@ -78,7 +130,9 @@ function leave(ctx, room) {
 
 // What every client receives as the single argument of `Message`.
 function send(ctx, room, text) {
-  clients.withGroup(room).send("Message", { room, from: me(ctx), text });
+  const sent = { room, from: me(ctx), text };
+  clients.withGroup(room).send("Message", sent);
+  remember(room, sent);
 }
 
 function whisper(ctx, user, text) {

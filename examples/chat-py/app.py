@@ -7,9 +7,12 @@
   through their `Question(question)` handler.
 
 Clients receive `Message({ room, from, text })`, `room` being `null` for a
-whisper. Built by `cargo xtask hubs DIR` into `DIR/chat-py.wasm`.
+whisper. A room keeps its last 50 messages (in the hub's key-value store,
+when its manifest grants one): whoever joins a room with some gets them
+first, oldest first, as `History(room, [message, ...])`. Built by `cargo xtask hubs DIR` into `DIR/chat-py.wasm`.
 """
 
+import json
 from typing import Any, List
 
 from wasmhub import (
@@ -19,8 +22,11 @@ from wasmhub import (
     InvalidArgument,
     NoClientResponded,
     NotFound,
+    Unauthorized,
     clients,
     groups,
+    kv,
+    log,
     presence,
     streams,
 )
@@ -62,6 +68,48 @@ def me(ctx: Context) -> str:
 @hub.method("Join")
 def join(ctx: Context, room: str) -> None:
     groups.add(ctx.connection_id, room)
+    kept = history(room)
+    if kept:
+        clients.caller().send("History", room, kept)
+
+
+# Messages a room keeps for whoever joins next, and their most bytes (the
+# store takes 1 MiB a value).
+HISTORY = 50
+HISTORY_BYTES = 1 << 20
+
+
+def history_key(room: str) -> str:
+    return f"history:{room}"
+
+
+def history(room: str) -> list:
+    """The room's kept messages, oldest first. History is a courtesy: a hub
+    served without the `kv` grant, or a store that is away, has none."""
+    try:
+        return kv.get_json(history_key(room)) or []
+    except Unauthorized:
+        return []
+    except Exception as error:
+        log.warn(f"the history of '{room}' could not be read: {error}")
+        return []
+
+
+def remember(room: str, sent: dict) -> None:
+    """Adds a message to the room's history, keeping the last HISTORY."""
+    kept = history(room) + [sent]
+    skip = max(0, len(kept) - HISTORY)
+    while True:
+        text = json.dumps(kept[skip:], separators=(",", ":"), ensure_ascii=False)
+        if len(text.encode()) <= HISTORY_BYTES or skip + 1 >= len(kept):
+            break
+        skip += 1
+    try:
+        kv.set(history_key(room), text)
+    except Unauthorized:
+        pass
+    except Exception as error:
+        log.warn(f"the history of '{room}' was not kept: {error}")
 
 
 @hub.method("Leave")
@@ -71,7 +119,9 @@ def leave(ctx: Context, room: str) -> None:
 
 @hub.method("Send")
 def send(ctx: Context, room: str, text: str) -> None:
-    clients.with_group(room).send("Message", message(room, me(ctx), text))
+    sent = message(room, me(ctx), text)
+    clients.with_group(room).send("Message", sent)
+    remember(room, sent)
 
 
 @hub.method("Whisper")

@@ -108,6 +108,27 @@ for (const hubName of chatHubs()) {
         assert.equal(seen.some((m) => m.text === "after carol left"), false, JSON.stringify(seen));
       });
 
+      spec("a room's last 50 messages reach whoever joins it next, oldest first, as History", async () => {
+        const room = "with history";
+        const ann = await fx.connect(HUB, { query: { name: "ann" }, record: ["History"] });
+        await ann.invoke("Join", room);
+        for (let i = 1; i <= 52; i++) await ann.invoke("Send", room, `m${i}`);
+        const ben = await fx.connect(HUB, { query: { name: "ben" }, record: ["History", "Message"] });
+        // Sent before Join's completion: here once Join returns.
+        await ben.invoke("Join", room);
+        const [got, kept] = await inbox(ben, "History").next(5_000);
+        assert.equal(got, room);
+        assert.equal(kept.length, 50);
+        assert.deepEqual(kept[0], { room, from: "ann", text: "m3" });
+        assert.deepEqual(kept[49], { room, from: "ann", text: "m52" });
+        // The first to join had none; the history is the joiner's alone.
+        assert.equal(inbox(ann, "History").all.length, 0);
+        await ben.invoke("Join", "no history here");
+        assert.equal(inbox(ben, "History").all.length, 1, "one History, for the room that had messages");
+        await ann.stop();
+        await ben.stop();
+      });
+
       spec("Who lists the room's users, sorted and distinct", async () => {
         await c.bob2.invoke("Join", "lobby"); // bob is now in the room twice
         assert.deepEqual(await c.carol.invoke("Who", "lobby"), ["alice", "bob"]);

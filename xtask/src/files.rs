@@ -77,3 +77,24 @@ pub fn copy_if_changed(from: &Path, to: &Path) -> Result<()> {
     fs::write(&tmp, &new).with_context(|| format!("writing {}", tmp.display()))?;
     fs::rename(&tmp, to).with_context(|| format!("renaming {} to {}", tmp.display(), to.display()))
 }
+
+/// A hub's manifest (its own limits and grants): `source_dir/hub.toml`
+/// goes to `dir/<name>.toml` beside the built hub; a stale one is removed
+/// when the hub has none any more.
+pub fn copy_manifest(source_dir: &Path, name: &str, dir: &Path) -> Result<()> {
+    let from = source_dir.join("hub.toml");
+    let to = dir.join(format!("{name}.toml"));
+    if !from.is_file() {
+        if to.is_file() {
+            fs::remove_file(&to).with_context(|| format!("removing {}", to.display()))?;
+        }
+        return Ok(());
+    }
+    let new = fs::read(&from).with_context(|| format!("reading {}", from.display()))?;
+    if fs::read(&to).is_ok_and(|old| old == new) {
+        return Ok(());
+    }
+    fs::write(&to, &new).with_context(|| format!("writing {}", to.display()))?;
+    eprintln!("    {} (its manifest)", to.display());
+    Ok(())
+}

@@ -56,6 +56,7 @@ pub fn build_into(source: &str, dir: &Path) -> Result<()> {
         let bytes = fs::copy(&from, &to)
             .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
         eprintln!("    {} ({})", to.display(), human_size(bytes));
+        crate::files::copy_manifest(&root.join(source).join(hub), hub, dir)?;
     }
     // Python hubs (a directory with an app.py): see python.rs.
     crate::python::build_into(source, dir)?;

@@ -95,6 +95,7 @@ pub fn build_into(source: &str, dir: &Path) -> Result<()> {
         files::copy_if_changed(&built, &to)?;
         let bytes = fs::metadata(&to)?.len();
         eprintln!("    {} ({})", to.display(), crate::hubs::human_size(bytes));
+        files::copy_manifest(&source_dir, hub, dir)?;
     }
     Ok(())
 }

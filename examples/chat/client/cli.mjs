@@ -91,6 +91,11 @@ connection.on("Message", (m) => {
   else out(`[${m.room}] ${m.from}: ${m.text}`);
 });
 
+connection.on("History", (room, messages) => {
+  out(`[${room}] earlier: ${messages.length} message(s)`);
+  for (const m of messages) out(`[${room}] ${m.from}: ${m.text}`);
+});
+
 connection.on("Question", (question) => {
   out(`? asked: ${question}`);
   out(`  answering: ${args.answer}`);

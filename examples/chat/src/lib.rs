@@ -9,13 +9,17 @@
 //!   through their `Question(question)` handler.
 //!
 //! Clients receive `Message({ room, from, text })`, `room` being `null` for
-//! a whisper.
+//! a whisper. A room keeps its last 50 messages (in the hub's key-value
+//! store, when its manifest grants one): whoever joins a room with some
+//! gets them first, oldest first, as `History(room, [message, ...])`.
 
 use std::collections::BTreeSet;
 
 use serde::Serialize;
 use serde_json::Value;
-use wasmhub_guest::{Accepted, Context, Hub, HubError, Router, clients, groups, presence, streams};
+use wasmhub_guest::{
+    Accepted, Context, Hub, HubError, Router, clients, groups, kv, log, presence, streams,
+};
 
 /// The hub type; all behaviour is in the functions below.
 struct Chat;
@@ -87,7 +91,60 @@ fn countdown(_: &Context, (from,): (u32,)) -> Result<impl Iterator<Item = u32> +
 }
 
 fn join(ctx: &Context, (room,): (String,)) -> Result<(), HubError> {
-    groups::add(ctx.connection_id(), &room)
+    groups::add(ctx.connection_id(), &room)?;
+    let kept = history(&room);
+    if !kept.is_empty() {
+        clients::caller().send("History", (&room, kept))?;
+    }
+    Ok(())
+}
+
+/// Messages a room keeps for whoever joins next.
+const HISTORY: usize = 50;
+/// Most bytes of kept messages (the store's limit is 1 MiB a value).
+const HISTORY_BYTES: usize = 1 << 20;
+
+fn history_key(room: &str) -> String {
+    format!("history:{room}")
+}
+
+/// The room's kept messages, oldest first. History is a courtesy: a hub
+/// served without the `kv` grant, or a store that is away, has none.
+fn history(room: &str) -> Vec<Value> {
+    match kv::get_json::<Vec<Value>>(&history_key(room)) {
+        Ok(kept) => kept.unwrap_or_default(),
+        Err(HubError::Unauthorized(_)) => Vec::new(),
+        Err(error) => {
+            log::warn(&format!(
+                "the history of '{room}' could not be read: {error}"
+            ));
+            Vec::new()
+        }
+    }
+}
+
+/// Adds a message to the room's history, keeping the last [`HISTORY`].
+/// Two nodes adding at once may lose one of the two from the history
+/// (never from the room: it was sent already).
+fn remember(room: &str, message: &Message) {
+    let Ok(value) = serde_json::to_value(message) else {
+        return;
+    };
+    let mut kept = history(room);
+    kept.push(value);
+    let mut skip = kept.len().saturating_sub(HISTORY);
+    // The store takes 1 MiB a value: long messages leave fewer kept.
+    let text = loop {
+        let text = serde_json::to_string(&kept[skip..]).unwrap_or_default();
+        if text.len() <= HISTORY_BYTES || skip + 1 >= kept.len() {
+            break text;
+        }
+        skip += 1;
+    };
+    match kv::set(&history_key(room), &text) {
+        Ok(()) | Err(HubError::Unauthorized(_)) => {}
+        Err(error) => log::warn(&format!("the history of '{room}' was not kept: {error}")),
+    }
 }
 
 fn leave(ctx: &Context, (room,): (String,)) -> Result<(), HubError> {
@@ -100,7 +157,9 @@ fn send(ctx: &Context, (room, text): (String, String)) -> Result<(), HubError> {
         from: me(ctx),
         text: &text,
     };
-    clients::with_group(&room).send("Message", (message,))
+    clients::with_group(&room).send("Message", (&message,))?;
+    remember(&room, &message);
+    Ok(())
 }
 
 fn whisper(ctx: &Context, (user, text): (String, String)) -> Result<(), HubError> {

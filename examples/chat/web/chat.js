@@ -127,6 +127,12 @@
     }
   }
 
+  /** History(room, messages): what the room said before we joined. */
+  function onHistory(room, messages) {
+    addLine([el("span", "room", "[" + room + "]"), "earlier: " + messages.length + " message(s)"], "whisper");
+    for (const m of messages) onMessage(m);
+  }
+
   /** Question(q): shows an inline answer box; resolves with the typed answer. */
   function onQuestion(question) {
     return new Promise((resolve, reject) => {
@@ -187,6 +193,7 @@
       if (messagePack) builder.withHubProtocol(new signalR.protocols.msgpack.MessagePackHubProtocol());
       const conn = builder.build();
       conn.on("Message", onMessage);
+      conn.on("History", onHistory);
       conn.on("Question", onQuestion);
       conn.onclose((error) => {
         if (connection !== conn) return;
