@@ -79,6 +79,24 @@ pub fn check_value(value: &str) -> Result<(), KvError> {
     Ok(())
 }
 
+/// Longest expiry: ten years (a larger one is almost surely a unit
+/// mistake, and past it deadlines overflow).
+pub const TTL_MAX: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// An expiry a hub may ask for: more than 0, at most [`TTL_MAX`].
+pub fn check_ttl(ttl: Option<Duration>) -> Result<(), KvError> {
+    match ttl {
+        Some(ttl) if ttl.is_zero() => Err(KvError::Invalid(
+            "a time to live must be longer than 0 ms".to_owned(),
+        )),
+        Some(ttl) if ttl > TTL_MAX => Err(KvError::Invalid(format!(
+            "a time to live is at most {} ms (ten years)",
+            TTL_MAX.as_millis()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The error for a value `increment` cannot add to.
 pub fn not_an_integer(key: &str) -> KvError {
     KvError::Invalid(format!("the value of '{key}' is not a 64-bit integer"))
@@ -267,5 +285,9 @@ mod tests {
         assert!(check_key(&"k".repeat(KEY_MAX)).is_ok());
         assert!(check_key(&"k".repeat(KEY_MAX + 1)).is_err());
         assert!(check_value(&"v".repeat(VALUE_MAX + 1)).is_err());
+        assert!(check_ttl(Some(Duration::ZERO)).is_err());
+        assert!(check_ttl(Some(Duration::from_millis(u64::MAX))).is_err());
+        assert!(check_ttl(Some(TTL_MAX)).is_ok());
+        assert!(check_ttl(None).is_ok());
     }
 }

@@ -2,12 +2,13 @@
 //! store ([`crate::cluster::kv`]), behind the manifest's `kv` grant.
 //! Time spent waiting on the store is not charged to the hub's deadline.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::bindings::HubError;
 use super::bindings::wasmhub::hub::kv;
 use super::state::HostState;
-use crate::cluster::kv::{KvError, LIST_MAX, check_key, check_value};
+use crate::cluster::kv::{KvError, KvStore, LIST_MAX, check_key, check_ttl, check_value};
 
 type Host<T> = wasmtime::Result<T>;
 
@@ -21,28 +22,38 @@ impl From<KvError> for HubError {
 }
 
 impl HostState {
-    /// The hub's lowercase name, when its manifest grants the store.
-    fn kv_hub(&self) -> Result<String, HubError> {
+    /// The hub's lowercase name and its store, when its manifest grants
+    /// one and `key` is one it may use.
+    fn kv_for(&self, key: Option<&str>) -> Result<(String, Arc<dyn KvStore>), HubError> {
         if !self.env.grants.kv {
             return Err(HubError::Unauthorized(format!(
                 "the hub '{}' has no key-value store: grant it in its manifest ({}.toml beside {}.wasm) with [grants] kv = true",
                 self.env.hub, self.env.hub, self.env.hub
             )));
         }
-        Ok(crate::names::hub_key(&self.env.hub))
+        if let Some(key) = key {
+            check_key(key)?;
+        }
+        Ok((
+            crate::names::hub_key(&self.env.hub),
+            self.env.cluster.kv().clone(),
+        ))
     }
+}
+
+/// The store and hub for a call, or the call's error at once.
+macro_rules! store_for {
+    ($state:expr, $key:expr) => {
+        match $state.kv_for($key) {
+            Ok(found) => found,
+            Err(error) => return Ok(Err(error)),
+        }
+    };
 }
 
 impl kv::Host for HostState {
     async fn get(&mut self, key: String) -> Host<Result<Option<String>, HubError>> {
-        let hub = match self.kv_hub() {
-            Ok(hub) => hub,
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Err(e) = check_key(&key) {
-            return Ok(Err(e.into()));
-        }
-        let store = self.env.cluster.kv().clone();
+        let (hub, store) = store_for!(self, Some(&key));
         Ok(self
             .waiting(store.get(&hub, &key))
             .await
@@ -55,15 +66,11 @@ impl kv::Host for HostState {
         value: String,
         ttl_ms: Option<u64>,
     ) -> Host<Result<(), HubError>> {
-        let hub = match self.kv_hub() {
-            Ok(hub) => hub,
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Err(e) = check_key(&key).and_then(|()| check_value(&value)) {
+        let (hub, store) = store_for!(self, Some(&key));
+        let ttl = ttl_ms.map(Duration::from_millis);
+        if let Err(e) = check_value(&value).and_then(|()| check_ttl(ttl)) {
             return Ok(Err(e.into()));
         }
-        let store = self.env.cluster.kv().clone();
-        let ttl = ttl_ms.map(Duration::from_millis);
         Ok(self
             .waiting(store.set(&hub, &key, &value, ttl))
             .await
@@ -71,14 +78,7 @@ impl kv::Host for HostState {
     }
 
     async fn delete(&mut self, key: String) -> Host<Result<bool, HubError>> {
-        let hub = match self.kv_hub() {
-            Ok(hub) => hub,
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Err(e) = check_key(&key) {
-            return Ok(Err(e.into()));
-        }
-        let store = self.env.cluster.kv().clone();
+        let (hub, store) = store_for!(self, Some(&key));
         Ok(self
             .waiting(store.delete(&hub, &key))
             .await
@@ -86,14 +86,7 @@ impl kv::Host for HostState {
     }
 
     async fn increment(&mut self, key: String, by: i64) -> Host<Result<i64, HubError>> {
-        let hub = match self.kv_hub() {
-            Ok(hub) => hub,
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Err(e) = check_key(&key) {
-            return Ok(Err(e.into()));
-        }
-        let store = self.env.cluster.kv().clone();
+        let (hub, store) = store_for!(self, Some(&key));
         Ok(self
             .waiting(store.increment(&hub, &key, by))
             .await
@@ -101,11 +94,7 @@ impl kv::Host for HostState {
     }
 
     async fn keys(&mut self, prefix: String, limit: u32) -> Host<Result<Vec<String>, HubError>> {
-        let hub = match self.kv_hub() {
-            Ok(hub) => hub,
-            Err(e) => return Ok(Err(e)),
-        };
-        let store = self.env.cluster.kv().clone();
+        let (hub, store) = store_for!(self, None);
         let limit = limit.min(LIST_MAX) as usize;
         Ok(self
             .waiting(store.keys(&hub, &prefix, limit))
