@@ -75,31 +75,44 @@ function me(ctx) {
 
 function join(ctx, room) {
   groups.add(ctx.connectionId, room);
+  // History is a courtesy: the join stands whatever becomes of it.
   const kept = history(room);
-  if (kept.length > 0) clients.caller().send("History", room, kept);
+  if (kept !== null && kept.length > 0) {
+    try {
+      clients.caller().send("History", room, kept);
+    } catch (error) {
+      log.warn(`the history of '${room}' was not sent: ${error.message}`);
+    }
+  }
 }
 
-// Messages a room keeps for whoever joins next, and their most bytes (the
-// store takes 1 MiB a value).
+// Messages a room keeps for whoever joins next, their most bytes (well
+// under what one client may have waiting, so the History call fits), and
+// how long a quiet room keeps them.
 const HISTORY = 50;
-const HISTORY_BYTES = 1 << 20;
+const HISTORY_BYTES = 256 << 10;
+const HISTORY_TTL_MS = 7 * 24 * 3600 * 1000;
 
 const historyKey = (room) => `history:${room}`;
 
-/** The room's kept messages, oldest first. History is a courtesy: a hub
- * served without the `kv` grant, or a store that is away, has none. */
+/** The room's kept messages, oldest first; null when they cannot be read
+ * (no `kv` grant, the store away), so nobody overwrites them then. */
 function history(room) {
+  let kept;
   try {
-    return kv.getJson(historyKey(room)) ?? [];
+    kept = kv.getJson(historyKey(room));
   } catch (error) {
     if (!(error instanceof Unauthorized)) log.warn(`the history of '${room}' could not be read: ${error.message}`);
-    return [];
+    return null;
   }
+  return Array.isArray(kept) ? kept : [];
 }
 
 /** Adds a message to the room's history, keeping the last HISTORY. */
 function remember(room, sent) {
-  const kept = [...history(room), sent];
+  const kept = history(room);
+  if (kept === null) return;
+  kept.push(sent);
   let skip = Math.max(0, kept.length - HISTORY);
   let text;
   for (;;) {
@@ -108,9 +121,9 @@ function remember(room, sent) {
     skip += 1;
   }
   try {
-    kv.set(historyKey(room), text);
+    kv.set(historyKey(room), text, HISTORY_TTL_MS);
   } catch (error) {
-    if (!(error instanceof Unauthorized)) log.warn(`the history of '${room}' was not kept: ${error.message}`);
+    log.warn(`the history of '${room}' was not kept: ${error.message}`);
   }
 }
 

@@ -68,36 +68,46 @@ def me(ctx: Context) -> str:
 @hub.method("Join")
 def join(ctx: Context, room: str) -> None:
     groups.add(ctx.connection_id, room)
+    # History is a courtesy: the join stands whatever becomes of it.
     kept = history(room)
     if kept:
-        clients.caller().send("History", room, kept)
+        try:
+            clients.caller().send("History", room, kept)
+        except Exception as error:
+            log.warn(f"the history of '{room}' was not sent: {error}")
 
 
-# Messages a room keeps for whoever joins next, and their most bytes (the
-# store takes 1 MiB a value).
+# Messages a room keeps for whoever joins next, their most bytes (well under
+# what one client may have waiting, so the History call fits), and how long
+# a quiet room keeps them (seconds).
 HISTORY = 50
-HISTORY_BYTES = 1 << 20
+HISTORY_BYTES = 256 << 10
+HISTORY_TTL = 7 * 24 * 3600
 
 
 def history_key(room: str) -> str:
     return f"history:{room}"
 
 
-def history(room: str) -> list:
-    """The room's kept messages, oldest first. History is a courtesy: a hub
-    served without the `kv` grant, or a store that is away, has none."""
+def history(room: str):
+    """The room's kept messages, oldest first; None when they cannot be
+    read (no `kv` grant, the store away), so nobody overwrites them then."""
     try:
-        return kv.get_json(history_key(room)) or []
+        kept = kv.get_json(history_key(room))
     except Unauthorized:
-        return []
+        return None
     except Exception as error:
         log.warn(f"the history of '{room}' could not be read: {error}")
-        return []
+        return None
+    return kept if isinstance(kept, list) else []
 
 
 def remember(room: str, sent: dict) -> None:
     """Adds a message to the room's history, keeping the last HISTORY."""
-    kept = history(room) + [sent]
+    kept = history(room)
+    if kept is None:
+        return
+    kept.append(sent)
     skip = max(0, len(kept) - HISTORY)
     while True:
         text = json.dumps(kept[skip:], separators=(",", ":"), ensure_ascii=False)
@@ -105,9 +115,7 @@ def remember(room: str, sent: dict) -> None:
             break
         skip += 1
     try:
-        kv.set(history_key(room), text)
-    except Unauthorized:
-        pass
+        kv.set(history_key(room), text, ttl=HISTORY_TTL)
     except Exception as error:
         log.warn(f"the history of '{room}' was not kept: {error}")
 

@@ -118,6 +118,8 @@ async fn new_writes_a_project_per_language_that_builds_and_serves() -> anyhow::R
         let said = wasmhub(&["build"], &project)?;
         anyhow::ensure!(said.starts_with("built "), "{said}");
         let wasm = project.join("hubs").join(format!("{name}.wasm"));
+        let manifest = project.join("hubs").join(format!("{name}.toml"));
+        assert!(manifest.is_file(), "{lang}: hub.toml copied beside the hub");
         std::fs::copy(&wasm, served.join(format!("{name}.wasm")))
             .with_context(|| format!("{lang}: {}", wasm.display()))?;
     }

@@ -53,10 +53,12 @@ pub fn build_into(source: &str, dir: &Path) -> Result<()> {
     for hub in &hubs {
         let from = built.join(format!("{}.wasm", hub.replace('-', "_")));
         let to = dir.join(format!("{hub}.wasm"));
+        // The manifest first: a watching host must not serve the new file
+        // a moment without its grants.
+        crate::files::copy_manifest(&root.join(source).join(hub), hub, dir)?;
         let bytes = fs::copy(&from, &to)
             .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
         eprintln!("    {} ({})", to.display(), human_size(bytes));
-        crate::files::copy_manifest(&root.join(source).join(hub), hub, dir)?;
     }
     // Python hubs (a directory with an app.py): see python.rs.
     crate::python::build_into(source, dir)?;

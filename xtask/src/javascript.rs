@@ -103,10 +103,10 @@ pub fn build_into(source: &str, dir: &Path) -> Result<()> {
                 .with_context(|| format!("writing {}", stamp.display()))?;
         }
         let to = dir.join(format!("{hub}.wasm"));
+        files::copy_manifest(&source_dir, hub, dir)?;
         files::copy_if_changed(&built, &to)?;
         let bytes = fs::metadata(&to)?.len();
         eprintln!("    {} ({})", to.display(), hubs::human_size(bytes));
-        files::copy_manifest(&source_dir, hub, dir)?;
     }
     Ok(())
 }

@@ -92,33 +92,37 @@ fn countdown(_: &Context, (from,): (u32,)) -> Result<impl Iterator<Item = u32> +
 
 fn join(ctx: &Context, (room,): (String,)) -> Result<(), HubError> {
     groups::add(ctx.connection_id(), &room)?;
-    let kept = history(&room);
-    if !kept.is_empty() {
-        clients::caller().send("History", (&room, kept))?;
+    // History is a courtesy: the join stands whatever becomes of it.
+    if let Some(kept) = history(&room).filter(|kept| !kept.is_empty())
+        && let Err(error) = clients::caller().send("History", (&room, kept))
+    {
+        log::warn(&format!("the history of '{room}' was not sent: {error}"));
     }
     Ok(())
 }
 
-/// Messages a room keeps for whoever joins next.
+/// Messages a room keeps for whoever joins next, their most bytes (well
+/// under what one client may have waiting, so the History call fits),
+/// and how long a quiet room keeps them.
 const HISTORY: usize = 50;
-/// Most bytes of kept messages (the store's limit is 1 MiB a value).
-const HISTORY_BYTES: usize = 1 << 20;
+const HISTORY_BYTES: usize = 256 << 10;
+const HISTORY_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 fn history_key(room: &str) -> String {
     format!("history:{room}")
 }
 
-/// The room's kept messages, oldest first. History is a courtesy: a hub
-/// served without the `kv` grant, or a store that is away, has none.
-fn history(room: &str) -> Vec<Value> {
+/// The room's kept messages, oldest first; `None` when they cannot be
+/// read (no `kv` grant, the store away), so nobody overwrites them then.
+fn history(room: &str) -> Option<Vec<Value>> {
     match kv::get_json::<Vec<Value>>(&history_key(room)) {
-        Ok(kept) => kept.unwrap_or_default(),
-        Err(HubError::Unauthorized(_)) => Vec::new(),
+        Ok(kept) => Some(kept.unwrap_or_default()),
+        Err(HubError::Unauthorized(_)) => None,
         Err(error) => {
             log::warn(&format!(
                 "the history of '{room}' could not be read: {error}"
             ));
-            Vec::new()
+            None
         }
     }
 }
@@ -127,13 +131,11 @@ fn history(room: &str) -> Vec<Value> {
 /// Two nodes adding at once may lose one of the two from the history
 /// (never from the room: it was sent already).
 fn remember(room: &str, message: &Message) {
-    let Ok(value) = serde_json::to_value(message) else {
+    let (Some(mut kept), Ok(value)) = (history(room), serde_json::to_value(message)) else {
         return;
     };
-    let mut kept = history(room);
     kept.push(value);
     let mut skip = kept.len().saturating_sub(HISTORY);
-    // The store takes 1 MiB a value: long messages leave fewer kept.
     let text = loop {
         let text = serde_json::to_string(&kept[skip..]).unwrap_or_default();
         if text.len() <= HISTORY_BYTES || skip + 1 >= kept.len() {
@@ -141,9 +143,8 @@ fn remember(room: &str, message: &Message) {
         }
         skip += 1;
     };
-    match kv::set(&history_key(room), &text) {
-        Ok(()) | Err(HubError::Unauthorized(_)) => {}
-        Err(error) => log::warn(&format!("the history of '{room}' was not kept: {error}")),
+    if let Err(error) = kv::set_with_ttl(&history_key(room), &text, HISTORY_TTL) {
+        log::warn(&format!("the history of '{room}' was not kept: {error}"));
     }
 }
 

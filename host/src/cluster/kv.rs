@@ -16,9 +16,11 @@ pub const KEY_MAX: usize = 1024;
 pub const VALUE_MAX: usize = 1 << 20;
 /// Most keys one `keys` call returns.
 pub const LIST_MAX: u32 = 1000;
-/// Most keys one hub keeps in a node's memory store: a hub that forgets
-/// to delete cannot take the node's memory.
+/// Most keys, and bytes of keys and values, one hub keeps in a node's
+/// memory store: a hub that forgets to delete cannot take the node's
+/// memory.
 pub const MEMORY_KEYS_PER_HUB: usize = 100_000;
+pub const MEMORY_BYTES_PER_HUB: usize = 64 << 20;
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -107,6 +109,17 @@ pub fn overflow(key: &str) -> KvError {
     KvError::Invalid(format!("incrementing '{key}' overflows 64 bits"))
 }
 
+/// An integer written as Redis writes and reads them: no `+`, no
+/// leading zeros, no `-0` (so both stores accept the same values).
+fn strict_integer(text: &str) -> Option<i64> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+        && text != "-0";
+    canonical.then(|| text.parse().ok()).flatten()
+}
+
 struct Entry {
     value: String,
     expires: Option<Instant>,
@@ -119,42 +132,83 @@ impl Entry {
 }
 
 /// The store of a node alone. Expired entries are dropped when touched
-/// and when a hub's map is full.
+/// and when a hub's store is full.
 #[derive(Default)]
 pub struct MemoryKv {
-    hubs: Mutex<HashMap<String, BTreeMap<String, Entry>>>,
+    hubs: Mutex<HashMap<String, HubEntries>>,
+}
+
+/// One hub's entries, and the bytes of their keys and values.
+#[derive(Default)]
+struct HubEntries {
+    entries: BTreeMap<String, Entry>,
+    bytes: usize,
+}
+
+impl HubEntries {
+    fn insert(&mut self, key: &str, entry: Entry) {
+        self.bytes += key.len() + entry.value.len();
+        if let Some(old) = self.entries.insert(key.to_owned(), entry) {
+            self.bytes -= key.len() + old.value.len();
+        }
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        let old = self.entries.remove(key)?;
+        self.bytes -= key.len() + old.value.len();
+        Some(old)
+    }
+
+    /// Room for `key` to hold `value_len` bytes, dropping expired entries
+    /// first if need be.
+    fn make_room(&mut self, key: &str, value_len: usize) -> Result<(), KvError> {
+        let fits = |this: &Self| {
+            let old = this
+                .entries
+                .get(key)
+                .map_or(0, |e| key.len() + e.value.len());
+            let keys = this.entries.len() + usize::from(old == 0);
+            keys <= MEMORY_KEYS_PER_HUB
+                && this.bytes - old + key.len() + value_len <= MEMORY_BYTES_PER_HUB
+        };
+        if fits(self) {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let expired: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, entry)| !entry.live(now))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in expired {
+            self.remove(&key);
+        }
+        if fits(self) {
+            return Ok(());
+        }
+        Err(KvError::Full(format!(
+            "this hub's store on this node holds its most ({MEMORY_KEYS_PER_HUB} keys, {}): delete some first",
+            crate::config::format_bytes(MEMORY_BYTES_PER_HUB)
+        )))
+    }
 }
 
 impl MemoryKv {
-    fn with_hub<T>(&self, hub: &str, work: impl FnOnce(&mut BTreeMap<String, Entry>) -> T) -> T {
+    fn with_hub<T>(&self, hub: &str, work: impl FnOnce(&mut HubEntries) -> T) -> T {
         let mut hubs = self.hubs.lock().expect("kv lock");
         work(hubs.entry(hub.to_owned()).or_default())
     }
-}
-
-/// Room for one more key, dropping expired ones first if need be.
-fn make_room(entries: &mut BTreeMap<String, Entry>, key: &str) -> Result<(), KvError> {
-    if entries.len() < MEMORY_KEYS_PER_HUB || entries.contains_key(key) {
-        return Ok(());
-    }
-    let now = Instant::now();
-    entries.retain(|_, entry| entry.live(now));
-    if entries.len() < MEMORY_KEYS_PER_HUB {
-        return Ok(());
-    }
-    Err(KvError::Full(format!(
-        "this hub's store holds {MEMORY_KEYS_PER_HUB} keys, its most on one node: delete some first"
-    )))
 }
 
 #[async_trait::async_trait]
 impl KvStore for MemoryKv {
     async fn get(&self, hub: &str, key: &str) -> Result<Option<String>, KvError> {
         let now = Instant::now();
-        Ok(self.with_hub(hub, |entries| match entries.get(key) {
+        Ok(self.with_hub(hub, |store| match store.entries.get(key) {
             Some(entry) if entry.live(now) => Some(entry.value.clone()),
             Some(_) => {
-                entries.remove(key);
+                store.remove(key);
                 None
             }
             None => None,
@@ -169,10 +223,10 @@ impl KvStore for MemoryKv {
         ttl: Option<Duration>,
     ) -> Result<(), KvError> {
         let expires = ttl.map(|ttl| Instant::now() + ttl);
-        self.with_hub(hub, |entries| {
-            make_room(entries, key)?;
-            entries.insert(
-                key.to_owned(),
+        self.with_hub(hub, |store| {
+            store.make_room(key, value.len())?;
+            store.insert(
+                key,
                 Entry {
                     value: value.to_owned(),
                     expires,
@@ -184,42 +238,35 @@ impl KvStore for MemoryKv {
 
     async fn delete(&self, hub: &str, key: &str) -> Result<bool, KvError> {
         let now = Instant::now();
-        Ok(self.with_hub(hub, |entries| {
-            entries.remove(key).is_some_and(|entry| entry.live(now))
+        Ok(self.with_hub(hub, |store| {
+            store.remove(key).is_some_and(|entry| entry.live(now))
         }))
     }
 
     async fn increment(&self, hub: &str, key: &str, by: i64) -> Result<i64, KvError> {
         let now = Instant::now();
-        self.with_hub(hub, |entries| {
-            let (current, expires) = match entries.get(key) {
+        self.with_hub(hub, |store| {
+            let (current, expires) = match store.entries.get(key) {
                 Some(entry) if entry.live(now) => (
-                    entry
-                        .value
-                        .parse::<i64>()
-                        .map_err(|_| not_an_integer(key))?,
+                    strict_integer(&entry.value).ok_or_else(|| not_an_integer(key))?,
                     entry.expires,
                 ),
                 _ => (0, None),
             };
             let sum = current.checked_add(by).ok_or_else(|| overflow(key))?;
-            make_room(entries, key)?;
+            let value = sum.to_string();
+            store.make_room(key, value.len())?;
             // As Redis's INCRBY: the expiry, if any, stays.
-            entries.insert(
-                key.to_owned(),
-                Entry {
-                    value: sum.to_string(),
-                    expires,
-                },
-            );
+            store.insert(key, Entry { value, expires });
             Ok(sum)
         })
     }
 
     async fn keys(&self, hub: &str, prefix: &str, limit: usize) -> Result<Vec<String>, KvError> {
         let now = Instant::now();
-        Ok(self.with_hub(hub, |entries| {
-            entries
+        Ok(self.with_hub(hub, |store| {
+            store
+                .entries
                 .range(prefix.to_owned()..)
                 .take_while(|(key, _)| key.starts_with(prefix))
                 .filter(|(_, entry)| entry.live(now))
@@ -277,6 +324,23 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(kv.increment("h", "big", 1).await, Err(overflow("big")));
+    }
+
+    #[tokio::test]
+    async fn a_hub_has_a_byte_budget_on_a_node() {
+        let kv = MemoryKv::default();
+        let big = "v".repeat(VALUE_MAX);
+        let fits = MEMORY_BYTES_PER_HUB / (VALUE_MAX + 8);
+        for i in 0..fits {
+            kv.set("h", &format!("k{i:05}"), &big, None).await.unwrap();
+        }
+        let full = kv.set("h", "one-more", &big, None).await.unwrap_err();
+        assert!(matches!(full, KvError::Full(_)), "{full:?}");
+        // Replacing a value in place still fits; another hub has its own.
+        kv.set("h", "k00000", "small", None).await.unwrap();
+        kv.set("other", "k", &big, None).await.unwrap();
+        assert!(kv.delete("h", "k00001").await.unwrap());
+        kv.set("h", "one-more", &big, None).await.unwrap();
     }
 
     #[test]

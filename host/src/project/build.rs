@@ -3,7 +3,8 @@
 //!
 //! The new file is written beside the old one and renamed over it, so a
 //! host watching `hubs/` swaps to a whole file, and a failed build leaves
-//! the old one in place.
+//! the old one in place. The project's `hub.toml`, if any, is copied to
+//! `hubs/<name>.toml` (the hub's manifest) just before.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,6 +46,14 @@ pub fn build(project: &Project) -> Result<Built, BuildError> {
         Language::Rust => rust(project, &staged)?,
         Language::Python => python(project, &staged)?,
         Language::JavaScript => javascript(project, &staged)?,
+    }
+    // The project's `hub.toml` (limits, grants) goes beside the hub, first,
+    // so a watching host never serves the new file without it.
+    let manifest = project.dir.join("hub.toml");
+    let beside = hubs.join(format!("{}.toml", project.name));
+    if manifest.is_file() {
+        std::fs::copy(&manifest, &beside)
+            .map_err(|e| BuildError::Io(format!("{}: {e}", beside.display())))?;
     }
     let wasm = project.wasm();
     std::fs::rename(&staged, &wasm)

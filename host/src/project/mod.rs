@@ -127,8 +127,8 @@ impl Project {
         let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         match self.language {
             Language::Rust => matches!(extension, "rs" | "toml" | "wit"),
-            Language::Python => matches!(extension, "py" | "wit"),
-            Language::JavaScript => matches!(extension, "js" | "mjs" | "wit" | "json"),
+            Language::Python => matches!(extension, "py" | "wit" | "toml"),
+            Language::JavaScript => matches!(extension, "js" | "mjs" | "wit" | "json" | "toml"),
         }
     }
 }

@@ -22,6 +22,22 @@ pub enum NewError {
 
 const WIT: &str = include_str!("../../../wit/hub.wit");
 
+/// The hub's manifest, every key commented out (the host's values).
+const HUB_TOML: &str = "\
+# This hub's own settings; `wasmhub build` copies this file to
+# hubs/<name>.toml, beside the built hub. Every key is optional: an absent
+# one takes the host's flag, which is also the most a hub may ask for.
+# memory = \"32MiB\"        # linear memory per instance    (--hub-memory)
+# deadline = \"2s\"         # the hub's own time per call   (--hub-deadline)
+# instances = 16           # instances that may run at once (128)
+# max-calls = 5000         # calls before an instance is replaced (--instance-max-calls)
+# invoke-timeout = \"10s\"  # client-result wait            (--invoke-timeout)
+
+# What the hub may use beyond its clients; all off unless granted.
+# [grants]
+# kv = true                # its own key-value store
+";
+
 /// The Rust SDK's sources, as `sdk/src/<file>`.
 const RUST_SDK: &[(&str, &str)] = &[
     ("args.rs", include_str!("../../../guest-sdk/src/args.rs")),
@@ -125,6 +141,7 @@ pub fn create(parent: &Path, name: &str, language: Language) -> Result<PathBuf, 
             ".gitignore".into(),
             "hubs/\ntarget/\nnode_modules/\n__pycache__/\n".into(),
         ),
+        ("hub.toml".into(), HUB_TOML.to_owned()),
     ];
     match language {
         Language::Rust => {
@@ -210,7 +227,8 @@ fn readme(name: &str, language: Language) -> String {
          ```\n\n\
          Clients connect to `/hubs/{name}`. `wit/` holds the hub world and the\n\
          SDK copy beside the code is the one this project was made with.\n\
-         Settings for the hub (memory, deadline, ...) go in `hubs/{name}.toml`.\n",
+         `hub.toml` sets the hub's own limits and grants (its key-value\n\
+         store); `wasmhub build` copies it to `hubs/{name}.toml`.\n",
         lang = language.name(),
     )
 }

@@ -100,6 +100,10 @@ pub struct Runtime {
     hubs: RwLock<HashMap<String, Arc<HubVersion>>>,
     /// Lowercase name → why its newest file was refused.
     errors: Mutex<HashMap<String, (String, LoadError)>>,
+    /// Lowercase name → held while that hub loads: two loads of one hub
+    /// (the watcher's and `wasmhub dev`'s) run one after the other, so the
+    /// second finds the first's version and is `Unchanged`.
+    loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Shared by every hub: long calls never hold every worker.
     cpu: cpu::CpuSlots,
     metrics: Arc<crate::metrics::Metrics>,
@@ -126,6 +130,7 @@ impl Runtime {
             cache,
             hubs: RwLock::new(HashMap::new()),
             errors: Mutex::new(HashMap::new()),
+            loading: Mutex::new(HashMap::new()),
             cpu: cpu::CpuSlots::for_this_machine(),
             metrics,
         })
@@ -159,6 +164,14 @@ impl Runtime {
         let name =
             hub_name(path).with_context(|| format!("{} is not a hub file", path.display()))?;
         let key = crate::names::hub_key(&name);
+        let lock = self
+            .loading
+            .lock()
+            .expect("loading lock")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let _loading = lock.lock().await;
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let sha256 = hex(&Sha256::digest(&bytes));

@@ -10,9 +10,12 @@ use redis::AsyncCommands;
 use super::Backplane;
 use crate::cluster::kv::{KvError, KvStore, not_an_integer, overflow};
 
-/// Keys `keys` looks at, at most, before it sorts and cuts to the limit:
-/// a SCAN walks the whole keyspace, so its work is bounded here.
+/// Matches `keys` collects, at most, before it sorts and cuts to the
+/// limit, and SCAN rounds it makes (of about 1,000 keys each): a SCAN
+/// walks the whole keyspace, so its work is bounded here. Past either,
+/// the answer is the sorted part found (documented).
 const SCANNED_MAX: usize = 10_000;
+const SCAN_ROUNDS_MAX: usize = 100;
 
 /// The store of a cluster node.
 pub struct RedisKv {
@@ -29,8 +32,14 @@ impl RedisKv {
     }
 }
 
+/// A Redis error as the hub sees it: out of memory is a full store, a
+/// refused command a refusal, anything else an unreachable store.
 fn unavailable(error: redis::RedisError) -> KvError {
-    KvError::Unavailable(format!("the key-value store is unreachable ({error})"))
+    match error.code() {
+        Some("OOM") => KvError::Full(format!("the key-value store is full ({error})")),
+        Some(_) => KvError::Unavailable(format!("the key-value store refused the call ({error})")),
+        None => KvError::Unavailable(format!("the key-value store is unreachable ({error})")),
+    }
 }
 
 /// `text` as a SCAN MATCH pattern that matches only itself.
@@ -98,12 +107,15 @@ impl KvStore for RedisKv {
     }
 
     async fn keys(&self, hub: &str, prefix: &str, limit: usize) -> Result<Vec<String>, KvError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let base = self.backplane.keys.kv_prefix(hub);
         let pattern = format!("{}{}*", glob_literal(&base), glob_literal(prefix));
         let mut conn = self.backplane.conn();
         let mut found: Vec<String> = Vec::new();
         let mut cursor: u64 = 0;
-        loop {
+        for _ in 0..SCAN_ROUNDS_MAX {
             let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
@@ -122,6 +134,13 @@ impl KvStore for RedisKv {
             if cursor == 0 || found.len() >= SCANNED_MAX {
                 break;
             }
+        }
+        if cursor != 0 {
+            tracing::debug!(
+                hub,
+                prefix,
+                "kv keys: the scan stopped at its bound; the answer is partial"
+            );
         }
         found.sort();
         found.dedup();
