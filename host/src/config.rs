@@ -102,6 +102,9 @@ pub struct Config {
     pub otlp_endpoint: Option<url::Url>,
     /// Share of new traces kept (0 to 1).
     pub trace_sample: f64,
+    /// Keep compiled functions for the next version of a hub (`wasmhub
+    /// dev`; no flag: a server swaps too rarely to pay its memory).
+    pub incremental_compilation: bool,
 }
 
 impl Config {
@@ -138,6 +141,7 @@ impl Config {
             log_format: LogFormat::Text,
             otlp_endpoint: None,
             trace_sample: 1.0,
+            incremental_compilation: false,
         }
     }
 }

@@ -89,7 +89,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let project = wasmhub::project::Project::open(&dir)?;
             std::fs::create_dir_all(project.hubs_dir())?;
             serve.layer.hubs = Some(project.hubs_dir());
-            let (config, listen) = settings::resolve(serve, &settings::process_env)?;
+            let (mut config, listen) = settings::resolve(serve, &settings::process_env)?;
+            config.incremental_compilation = true;
             wasmhub::logging::init(config.log_format, &config.node_id, None);
             tokio::runtime::Runtime::new()?
                 .block_on(wasmhub::project::dev::run(project, config, listen))

@@ -71,6 +71,7 @@ pub async fn serve_until(
         cluster.clone(),
         limits,
         cache,
+        config.incremental_compilation,
         metrics.clone(),
     )?);
     let loaded = runtime.load_dir(&config.hubs_dir).await?;

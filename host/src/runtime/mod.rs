@@ -115,9 +115,10 @@ impl Runtime {
         cluster: Arc<Cluster>,
         limits: InstanceLimits,
         cache: CompileCache,
+        incremental: bool,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> anyhow::Result<Self> {
-        let engine = engine::build(limits.memory, 1000)?;
+        let engine = engine::build(limits.memory, 1000, incremental)?;
         engine::start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
