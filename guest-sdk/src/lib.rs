@@ -49,7 +49,8 @@
 //!   cancellation, and a [`streams::sleep`] outside the hub's deadline.
 //! - [`clients`] sends to and invokes clients, [`groups`] changes group
 //!   membership, [`presence`] tells who is online, [`log`] writes to the
-//!   host's log.
+//!   host's log, [`kv`] keeps the hub's state and [`http`] calls other
+//!   services (both granted in the hub's manifest).
 //! - Hubs keep no state in memory that must survive: an instance may be
 //!   recycled after any call. State belongs in groups, users and attributes.
 
@@ -60,6 +61,7 @@ pub mod clients;
 mod context;
 mod error;
 pub mod groups;
+pub mod http;
 mod hub;
 pub mod kv;
 pub mod log;

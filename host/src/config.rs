@@ -84,6 +84,9 @@ pub struct Config {
     pub max_instances_per_hub: usize,
     /// Browser origins allowed besides the host's own (`*`: any).
     pub cors_origins: Vec<String>,
+    /// Outbound HTTP for hubs: the hosts any hub may be granted, the
+    /// longest request and the largest response (each hub's bounds).
+    pub http: crate::outbound::HttpLimits,
     /// A long poll with nothing to send answers empty after this long.
     pub poll_timeout: Duration,
     /// An HTTP-transport connection with no request open for this long
@@ -133,6 +136,11 @@ impl Config {
             instance_max_calls: 10_000,
             max_instances_per_hub: 128,
             cors_origins: Vec::new(),
+            http: crate::outbound::HttpLimits {
+                allow: Vec::new(),
+                timeout: Duration::from_secs(10),
+                max_response: 1 << 20,
+            },
             poll_timeout: Duration::from_secs(90),
             disconnect_timeout: Duration::from_secs(15),
             stateful_reconnect: true,

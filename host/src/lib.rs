@@ -13,6 +13,7 @@ pub mod events;
 pub mod logging;
 pub mod metrics;
 pub mod names;
+pub mod outbound;
 pub mod project;
 pub use wasmhub_protocol as protocol;
 pub mod runtime;

@@ -26,7 +26,7 @@ enum Command {
     New {
         /// The hub's name: the project's directory and /hubs/<name>.
         name: String,
-        /// rust, python or js.
+        /// rust, python, js or c.
         #[arg(long, value_name = "LANG", value_parser = wasmhub::project::Language::parse)]
         lang: wasmhub::project::Language,
         /// Where the project's directory goes [default: .].
@@ -41,7 +41,8 @@ enum Command {
     },
     /// Build the project in DIR, serve DIR/hubs, and rebuild and swap the
     /// hub in on every change of its sources, one line per rebuild. Takes
-    /// every `serve` flag but --hubs.
+    /// every `serve` flag but --hubs; outbound HTTP goes where the
+    /// project's hub.toml grants unless --http-allow narrows it.
     Dev {
         /// The project [default: .].
         #[arg(default_value = ".")]
@@ -91,6 +92,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             serve.layer.hubs = Some(project.hubs_dir());
             let (mut config, listen) = settings::resolve(serve, &settings::process_env)?;
             config.incremental_compilation = true;
+            // On the author's own machine the project's hub.toml alone
+            // decides where the hub may send HTTP, unless --http-allow
+            // narrows it.
+            if config.http.allow.is_empty() {
+                config.http.allow = vec!["*:*".parse().map_err(anyhow::Error::msg)?];
+            }
             wasmhub::logging::init(config.log_format, &config.node_id, None);
             tokio::runtime::Runtime::new()?
                 .block_on(wasmhub::project::dev::run(project, config, listen))

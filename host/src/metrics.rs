@@ -239,6 +239,12 @@ impl Metrics {
                     "Hub files loaded: applied (a new version serves) or refused (the old one keeps serving).",
                     &["hub", "result"],
                 ),
+                http_requests: counters(
+                    &registry,
+                    "wasmhub_hub_http_requests_total",
+                    "Outbound HTTP requests of hubs, by outcome: ok (any status), denied (no grant or --http-allow), invalid, timeout, too_large, failed.",
+                    &["hub", "outcome"],
+                ),
                 serving: gauges(
                     &registry,
                     "wasmhub_hub_serving_info",
@@ -451,6 +457,7 @@ pub struct HubMetrics {
     pub instances_recycled: IntCounterVec,
     pub traps: IntCounterVec,
     pub swaps: IntCounterVec,
+    pub http_requests: IntCounterVec,
     serving: IntGaugeVec,
 }
 

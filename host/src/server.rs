@@ -65,6 +65,7 @@ pub async fn serve_until(
         max_instances: config.max_instances_per_hub,
         max_outbound_message: config.outbound_buffer,
         invoke_timeout: config.invoke_timeout,
+        http: config.http.clone(),
     };
     let cache = CompileCache::new(config.compile_cache.clone());
     let runtime = Arc::new(Runtime::new(

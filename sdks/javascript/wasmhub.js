@@ -37,6 +37,7 @@ import * as witSystem from "wasmhub:hub/system@0.1.0";
 import * as witLog from "wasmhub:hub/log@0.1.0";
 import * as witStreams from "wasmhub:hub/streams@0.1.0";
 import * as witKv from "wasmhub:hub/kv@0.1.0";
+import * as witHttp from "wasmhub:hub/http@0.1.0";
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -907,6 +908,142 @@ export const kv = {
   /** Sets `key` to `value` as JSON. */
   setJson: (key, value, ttlMs = null) => kv.set(key, JSON.stringify(value), ttlMs),
 };
+
+// ---------------------------------------------------------------------------
+// Outbound HTTP
+
+/** UTF-8 bytes of `text` (QuickJS has no TextEncoder). */
+function utf8Encode(text) {
+  const bytes = [];
+  for (const char of text) {
+    const c = char.codePointAt(0);
+    if (c < 0x80) bytes.push(c);
+    else if (c < 0x800) bytes.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+    else if (c < 0x10000) bytes.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    else bytes.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+  }
+  return new Uint8Array(bytes);
+}
+
+/** `bytes` read as UTF-8; malformed sequences become U+FFFD. */
+function utf8Decode(bytes) {
+  let out = "";
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i];
+    const need = b < 0x80 ? 0 : b >= 0xf0 && b < 0xf8 ? 3 : b >= 0xe0 ? 2 : b >= 0xc2 && b < 0xe0 ? 1 : -1;
+    let c = need === 0 ? b : need === 1 ? b & 31 : need === 2 ? b & 15 : b & 7;
+    let ok = need >= 0;
+    for (let k = 1; ok && k <= need; k++) {
+      const next = bytes[i + k];
+      if (next === undefined || (next & 0xc0) !== 0x80) ok = false;
+      else c = (c << 6) | (next & 63);
+    }
+    if (ok && need > 0 && (c < [0, 0x80, 0x800, 0x10000][need] || c > 0x10ffff || (c >= 0xd800 && c < 0xe000))) ok = false;
+    if (!ok) {
+      out += "\uFFFD";
+      i += 1;
+      continue;
+    }
+    out += String.fromCodePoint(c);
+    i += need + 1;
+  }
+  return out;
+}
+
+/** Response headers: names lowercase, in the order received; `get`
+ * joins repeated values with ", " as fetch's Headers does. */
+export class Headers {
+  #items;
+  constructor(items = []) {
+    const pairs = Array.isArray(items) ? items : items instanceof Headers ? [...items] : Object.entries(items);
+    this.#items = pairs.map(([name, value]) => [String(name).toLowerCase(), String(value)]);
+  }
+  get(name) {
+    const key = String(name).toLowerCase();
+    const values = this.#items.filter(([n]) => n === key).map(([, v]) => v);
+    return values.length ? values.join(", ") : null;
+  }
+  has(name) {
+    return this.get(name) !== null;
+  }
+  forEach(fn) {
+    for (const [name, value] of this.#items) fn(value, name, this);
+  }
+  entries() {
+    return this.#items.map((pair) => [...pair])[Symbol.iterator]();
+  }
+  [Symbol.iterator]() {
+    return this.entries();
+  }
+}
+
+/** A whole response, shaped like fetch's: `status`, `ok`, `headers`, and
+ * the body through `text()`, `json()`, `bytes()` or `arrayBuffer()`, which
+ * return at once (the body is already here). */
+export class Response {
+  #body;
+  constructor(url, status, headers, body) {
+    this.url = url;
+    this.status = status;
+    this.ok = status >= 200 && status < 300;
+    this.redirected = false;
+    this.headers = new Headers(headers);
+    this.#body = body instanceof Uint8Array ? body : new Uint8Array(body);
+  }
+  bytes() {
+    return this.#body;
+  }
+  arrayBuffer() {
+    return this.#body.slice().buffer;
+  }
+  text() {
+    return utf8Decode(this.#body);
+  }
+  json() {
+    try {
+      return JSON.parse(this.text());
+    } catch (error) {
+      throw new Internal(`the response from ${this.url} is not JSON: ${error.message}`);
+    }
+  }
+}
+
+/** A request body as bytes: a string (UTF-8), a typed array or an
+ * ArrayBuffer. */
+function bodyBytes(body) {
+  if (body === undefined || body === null) return new Uint8Array(0);
+  if (typeof body === "string") return utf8Encode(body);
+  if (body instanceof Uint8Array) return body;
+  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  throw new InvalidArgument("a request body is a string, a typed array or an ArrayBuffer");
+}
+
+/**
+ * Sends one HTTP request, like the web's `fetch(url, { method, headers,
+ * body })`, and returns its whole `Response`: synchronously, as every host
+ * call of a hub is (hub methods are synchronous); `await fetch(...)` reads
+ * the same. `timeoutMs` may only shorten the hub's `http-timeout`.
+ *
+ * Needs the grant in the hub's manifest (`<name>.toml`: `[grants]` then
+ * `http = ["api.example.com"]`) and the operator's `--http-allow`;
+ * otherwise it throws Unauthorized saying which to add. No whole answer in
+ * time throws Timeout; a refused connection, DNS or TLS failure or a body
+ * over `http-max-response` throws Unavailable. Any status is a response.
+ * Redirects are returned, not followed.
+ */
+export function fetch(url, init = {}) {
+  const method = String(init.method ?? "GET").toUpperCase();
+  const headers = [...new Headers(init.headers ?? [])];
+  const timeoutMs = init.timeoutMs === undefined || init.timeoutMs === null
+    ? null
+    : Math.min(0xffffffff, Math.max(1, Math.floor(init.timeoutMs)));
+  const target = String(url);
+  const answer = host(() =>
+    witHttp.send({ method, url: target, headers, body: bodyBytes(init.body), timeoutMs }),
+  );
+  return new Response(target, answer.status, answer.headers, answer.body);
+}
 
 /**
  * Snapshots of who is connected to this hub, sorted. A connection info is

@@ -487,3 +487,40 @@ test("kv wraps the store: text values, JSON helpers, counters", () => {
   assert.equal(sdk.kv.delete("room:a"), true);
   assert.throws(() => sdk.kv.get(7), /key/);
 });
+
+test("fetch sends the request as fetch's init says and reads the whole response", () => {
+  fake.reset();
+  const response = sdk.fetch("http://api.test/echo", {
+    method: "post",
+    headers: { "X-Trace": "1" },
+    body: "héllo ✓ 𝄞",
+    timeoutMs: 1500.7,
+  });
+  const [, sent] = fake.calls.find((c) => c[0] === "http.send");
+  assert.equal(sent.method, "POST");
+  assert.equal(sent.url, "http://api.test/echo");
+  assert.deepEqual(sent.headers, [["x-trace", "1"]]);
+  assert.equal(sent.timeoutMs, 1500);
+  assert.equal(response.status, 200);
+  assert.equal(response.ok, true);
+  assert.equal(response.text(), "héllo ✓ 𝄞", "UTF-8 both ways");
+  assert.deepEqual([...response.bytes()], [...new TextEncoder().encode("héllo ✓ 𝄞")]);
+  assert.equal(response.headers.get("Content-Type"), "text/plain");
+  assert.equal(response.headers.get("set-cookie"), "a=1, b=2");
+  assert.equal(response.headers.get("absent"), null);
+  assert.equal(sdk.fetch("http://api.test/").text(), "", "GET, no body");
+});
+
+test("fetch: any status is a response, JSON bodies parse, host errors are HubErrors", () => {
+  fake.reset();
+  fake.answers.http = { status: 404, headers: [], body: new TextEncoder().encode('{"gone":true}') };
+  const response = sdk.fetch("http://api.test/x");
+  assert.equal(response.ok, false);
+  assert.deepEqual(response.json(), { gone: true });
+  fake.answers.http = { status: 200, headers: [], body: new Uint8Array([0xff, 0x41]) };
+  assert.equal(sdk.fetch("http://api.test/x").text(), "\uFFFDA", "malformed UTF-8");
+  assert.throws(() => sdk.fetch("http://api.test/x").json(), sdk.Internal);
+  fake.failNext = { tag: "unauthorized", val: "grant it" };
+  assert.throws(() => sdk.fetch("http://other.test/"), (e) => e instanceof sdk.Unauthorized && /grant it/.test(e.message));
+  assert.throws(() => sdk.fetch("http://api.test/", { body: 7 }), sdk.InvalidArgument);
+});

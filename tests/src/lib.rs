@@ -42,12 +42,19 @@ pub fn hubs_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target/hubs"))
 }
 
-/// A directory of its own holding only the test hub, removed on drop.
+/// The directory of built test fixtures (`tests/hubs/`).
+pub fn test_hubs_dir() -> PathBuf {
+    std::env::var_os("WASMHUB_TEST_HUBS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/test-hubs"))
+}
+
+/// A hubs directory of its own, removed on drop.
 pub struct HubsDir(PathBuf);
 
 impl HubsDir {
-    /// A directory with `testhub.wasm` and `manifest` as its `testhub.toml`.
-    pub fn with_testhub(manifest: &str) -> anyhow::Result<HubsDir> {
+    /// An empty directory.
+    pub fn empty() -> anyhow::Result<HubsDir> {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "wasmhub-hubs-{}-{}",
@@ -55,11 +62,28 @@ impl HubsDir {
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir)?;
-        std::fs::copy(hubs_dir().join("testhub.wasm"), dir.join("testhub.wasm"))
-            .context("the test hub is built (cargo xtask test)")?;
-        let hubs = HubsDir(dir);
+        Ok(HubsDir(dir))
+    }
+
+    /// A directory with `testhub.wasm` and `manifest` as its `testhub.toml`.
+    pub fn with_testhub(manifest: &str) -> anyhow::Result<HubsDir> {
+        let hubs = HubsDir::empty()?;
         hubs.write_manifest(manifest)?;
+        hubs.add(&hubs_dir(), "testhub", "")?;
         Ok(hubs)
+    }
+
+    /// Copies `<hub>.wasm` from `from` in, with `manifest` as its
+    /// `<hub>.toml` (none when empty).
+    pub fn add(&self, from: &std::path::Path, hub: &str, manifest: &str) -> anyhow::Result<()> {
+        if !manifest.is_empty() {
+            std::fs::write(self.0.join(format!("{hub}.toml")), manifest)?;
+        }
+        let wasm = format!("{hub}.wasm");
+        std::fs::copy(from.join(&wasm), self.0.join(&wasm)).with_context(|| {
+            format!("{} is built (cargo xtask test)", from.join(&wasm).display())
+        })?;
+        Ok(())
     }
 
     pub fn manifest(&self) -> PathBuf {

@@ -2,7 +2,8 @@
 //! outside this repository uses them: a project per language in a temp
 //! directory, built with the same tools `cargo xtask hubs` installs
 //! (componentize-py from target/tools/python, componentize-qjs from the
-//! root node_modules), served, and edited under `wasmhub dev`.
+//! root node_modules, Debian's clang and wasi-libc), served, and edited
+//! under `wasmhub dev`.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use anyhow::{Context as _, bail};
 use serde_json::json;
 use wasmhub_e2e::{Host, RawClient, host_binary};
 
-const LANGUAGES: &[&str] = &["rust", "python", "js"];
+const LANGUAGES: &[&str] = &["rust", "python", "js", "c"];
 
 /// The tests of this file one at a time: each builds and compiles an
 /// 18 MB Python hub, and side by side on two cores they would race their
@@ -133,7 +134,7 @@ async fn new_writes_a_project_per_language_that_builds_and_serves() -> anyhow::R
     // Building a directory that is no project says what one is.
     let error = wasmhub(&["build"], &served).unwrap_err().to_string();
     assert!(
-        error.contains("holds no Cargo.toml, app.py or hub.js"),
+        error.contains("holds no Cargo.toml, app.py, hub.js or hub.c"),
         "{error}"
     );
 
@@ -156,6 +157,11 @@ fn edit_echo(project: &Path, lang: &str, prefix: &str) -> anyhow::Result<()> {
             "app.py",
             "return text",
             format!("return \"{prefix}\" + text"),
+        ),
+        "c" => (
+            "hub.c",
+            "*result = args[0];",
+            format!("*result = wh_string(wh_concat(2, WH_S(\"{prefix}\"), args[0]->str));"),
         ),
         _ => (
             "hub.js",

@@ -63,7 +63,9 @@ pub fn build_into(source: &str, dir: &Path) -> Result<()> {
     // Python hubs (a directory with an app.py): see python.rs.
     crate::python::build_into(source, dir)?;
     // JavaScript hubs (a directory with a hub.js): see javascript.rs.
-    crate::javascript::build_into(source, dir)
+    crate::javascript::build_into(source, dir)?;
+    // C hubs (a directory with a hub.c): see c.rs.
+    crate::c::build_into(source, dir)
 }
 
 /// The hubs under the workspace directory `source`: directories whose

@@ -10,6 +10,7 @@
 
 mod bench;
 mod browser;
+mod c;
 mod cmd;
 mod files;
 mod hubs;
@@ -30,7 +31,8 @@ use anyhow::{Result, bail};
 
 const USAGE: &str = "\
 usage:
-  cargo xtask hubs DIR               build the example hubs into DIR/<name>.wasm
+  cargo xtask hubs DIR [SOURCE]      build the example hubs (or those under SOURCE,
+                                     e.g. tests/hubs) into DIR/<name>.wasm
   cargo xtask run [SERVE ARGS...]    build the hubs, then serve them and the chat page
   cargo xtask test                   build everything and run all tests
   cargo xtask bench [ARGS...]        release builds, then wasmhub-bench all ARGS (a markdown table)";
@@ -52,7 +54,10 @@ fn dispatch(args: Vec<String>) -> Result<()> {
     };
     match (command.as_str(), rest) {
         ("hubs", [dir]) => hubs::build_into(hubs::EXAMPLES, &PathBuf::from(dir)),
-        ("hubs", _) => bail!("`hubs` takes exactly one directory\n{USAGE}"),
+        ("hubs", [dir, source]) => {
+            hubs::build_into(source.trim_end_matches('/'), &PathBuf::from(dir))
+        }
+        ("hubs", _) => bail!("`hubs` takes a directory and, optionally, a source\n{USAGE}"),
         // `cargo xtask run -- --listen ..` works like `cargo xtask run --listen ..`.
         ("run", extra) => run::run(extra.strip_prefix(&["--".to_owned()][..]).unwrap_or(extra)),
         ("test", []) => test::test(),

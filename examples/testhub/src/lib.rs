@@ -11,7 +11,7 @@ use std::hint::black_box;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use wasmhub_guest::{
-    Accepted, Context, Hub, HubError, Router, clients, groups, kv, presence, streams,
+    Accepted, Context, Hub, HubError, Router, clients, groups, http, kv, presence, streams,
 };
 
 /// The hub type; all behaviour is in the functions below.
@@ -60,6 +60,7 @@ impl Hub for TestHub {
             .method("KvDelete", kv_delete)
             .method("KvIncrement", kv_increment)
             .method("KvKeys", kv_keys)
+            .method("HttpSend", http_send)
             .method("OnlineUsers", online_users)
     }
 
@@ -353,6 +354,41 @@ fn kv_increment(_: &Context, (key, by): (String, i64)) -> Result<i64, HubError> 
 
 fn kv_keys(_: &Context, (prefix, limit): (String, u32)) -> Result<Vec<String>, HubError> {
     kv::keys(&prefix, limit)
+}
+
+/// What `HttpSend` answers: the response, its body as text.
+#[derive(Serialize)]
+struct HttpAnswer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+/// `HttpSend(method, url, headers, body, timeoutMs)`: one outbound
+/// request (the `http` import), `headers` a list of [name, value].
+fn http_send(
+    _: &Context,
+    (method, url, headers, body, timeout_ms): (
+        String,
+        String,
+        Vec<(String, String)>,
+        String,
+        Option<u64>,
+    ),
+) -> Result<HttpAnswer, HubError> {
+    let mut request = http::Request::new(&method, &url).body(body);
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    if let Some(ms) = timeout_ms {
+        request = request.timeout(std::time::Duration::from_millis(ms));
+    }
+    let response = request.send()?;
+    Ok(HttpAnswer {
+        status: response.status,
+        body: response.text()?.to_owned(),
+        headers: response.headers,
+    })
 }
 
 fn online_users(_: &Context, (): ()) -> Result<Vec<OnlineUser>, HubError> {

@@ -1,5 +1,6 @@
 //! `wasmhub build`: one project to `hubs/<name>.wasm`, with the
-//! language's own tool (cargo for Rust, componentize-py, componentize-qjs).
+//! language's own tool (cargo for Rust, componentize-py, componentize-qjs,
+//! clang for C: `c.rs`).
 //!
 //! The new file is written beside the old one and renamed over it, so a
 //! host watching `hubs/` swaps to a whole file, and a failed build leaves
@@ -46,6 +47,7 @@ pub fn build(project: &Project) -> Result<Built, BuildError> {
         Language::Rust => rust(project, &staged)?,
         Language::Python => python(project, &staged)?,
         Language::JavaScript => javascript(project, &staged)?,
+        Language::C => super::c::build(project, &staged)?,
     }
     // The project's `hub.toml` (limits, grants) goes beside the hub, first,
     // so a watching host never serves the new file without it.
@@ -181,7 +183,7 @@ fn tool(variable: &str, name: &str, local: &Path) -> PathBuf {
 }
 
 /// Runs a build tool, its output kept for the error.
-fn run(command: &mut Command, tool: &str, install: &str) -> Result<(), BuildError> {
+pub(super) fn run(command: &mut Command, tool: &str, install: &str) -> Result<(), BuildError> {
     let output = command.output().map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => BuildError::ToolMissing {
             tool: tool.to_owned(),

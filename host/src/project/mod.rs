@@ -3,11 +3,12 @@
 //! that on every change and serves it.
 //!
 //! A project is a directory; its language is what it holds (`Cargo.toml`:
-//! Rust, `app.py`: Python, `hub.js`: JavaScript) and the hub's name is the
+//! Rust, `app.py`: Python, `hub.js`: JavaScript, `hub.c`: C) and the hub's name is the
 //! directory's. It carries its own copy of the WIT world and of the SDK,
 //! written by `wasmhub new`, so it builds with nothing from here.
 
 mod build;
+pub mod c;
 pub mod dev;
 mod new;
 
@@ -22,17 +23,19 @@ pub enum Language {
     Rust,
     Python,
     JavaScript,
+    C,
 }
 
 impl Language {
-    /// `rust`, `python` (`py`) or `js` (`javascript`).
+    /// `rust`, `python` (`py`), `js` (`javascript`) or `c`.
     pub fn parse(text: &str) -> Result<Language, String> {
         match text.trim().to_ascii_lowercase().as_str() {
             "rust" | "rs" => Ok(Language::Rust),
             "python" | "py" => Ok(Language::Python),
             "js" | "javascript" => Ok(Language::JavaScript),
+            "c" => Ok(Language::C),
             _ => Err(format!(
-                "'{text}' is not a hub language: expected rust, python or js"
+                "'{text}' is not a hub language: expected rust, python, js or c"
             )),
         }
     }
@@ -42,6 +45,7 @@ impl Language {
             Language::Rust => "Rust",
             Language::Python => "Python",
             Language::JavaScript => "JavaScript",
+            Language::C => "C",
         }
     }
 }
@@ -67,9 +71,11 @@ impl Project {
             Language::Python
         } else if dir.join("hub.js").is_file() {
             Language::JavaScript
+        } else if dir.join("hub.c").is_file() {
+            Language::C
         } else {
             return Err(BuildError::NotAProject(format!(
-                "{} holds no Cargo.toml, app.py or hub.js (make one with `wasmhub new NAME --lang rust|python|js`)",
+                "{} holds no Cargo.toml, app.py, hub.js or hub.c (make one with `wasmhub new NAME --lang rust|python|js|c`)",
                 dir.display()
             )));
         };
@@ -129,6 +135,7 @@ impl Project {
             Language::Rust => matches!(extension, "rs" | "toml" | "wit"),
             Language::Python => matches!(extension, "py" | "wit" | "toml"),
             Language::JavaScript => matches!(extension, "js" | "mjs" | "wit" | "json" | "toml"),
+            Language::C => matches!(extension, "c" | "h" | "wit" | "toml"),
         }
     }
 }
@@ -165,11 +172,16 @@ mod tests {
         let js = project(Language::JavaScript);
         assert!(js.is_source(Path::new("/p/hub.js")));
         assert!(!js.is_source(Path::new("/p/node_modules/x/index.js")));
+        let c = project(Language::C);
+        assert!(c.is_source(Path::new("/p/hub.c")));
+        assert!(c.is_source(Path::new("/p/sdk/wasmhub.h")));
+        assert!(!c.is_source(Path::new("/p/target/bindings/hub.c")));
         assert_eq!(Language::parse("PY"), Ok(Language::Python));
+        assert_eq!(Language::parse("C"), Ok(Language::C));
         assert!(
             Language::parse("cobol")
                 .unwrap_err()
-                .contains("rust, python or js")
+                .contains("rust, python, js or c")
         );
     }
 }

@@ -32,10 +32,13 @@ const HUB_TOML: &str = "\
 # instances = 16           # instances that may run at once (128)
 # max-calls = 5000         # calls before an instance is replaced (--instance-max-calls)
 # invoke-timeout = \"10s\"  # client-result wait            (--invoke-timeout)
+# http-timeout = \"5s\"     # one outbound HTTP request     (--http-timeout)
+# http-max-response = \"256KiB\"  # largest response body  (--http-max-response)
 
 # What the hub may use beyond its clients; all off unless granted.
 # [grants]
 # kv = true                # its own key-value store
+# http = [\"api.example.com\"]  # hosts it may call (the host's --http-allow too)
 ";
 
 /// The Rust SDK's sources, as `sdk/src/<file>`.
@@ -59,6 +62,7 @@ const RUST_SDK: &[(&str, &str)] = &[
         include_str!("../../../guest-sdk/src/groups.rs"),
     ),
     ("hub.rs", include_str!("../../../guest-sdk/src/hub.rs")),
+    ("http.rs", include_str!("../../../guest-sdk/src/http.rs")),
     ("kv.rs", include_str!("../../../guest-sdk/src/kv.rs")),
     ("lib.rs", include_str!("../../../guest-sdk/src/lib.rs")),
     ("log.rs", include_str!("../../../guest-sdk/src/log.rs")),
@@ -98,6 +102,10 @@ const PYTHON_SDK: &[(&str, &str)] = &[
         "hub.py",
         include_str!("../../../sdks/python/wasmhub/hub.py"),
     ),
+    (
+        "http.py",
+        include_str!("../../../sdks/python/wasmhub/http.py"),
+    ),
     ("kv.py", include_str!("../../../sdks/python/wasmhub/kv.py")),
     (
         "log.py",
@@ -115,6 +123,12 @@ const PYTHON_SDK: &[(&str, &str)] = &[
         "system.py",
         include_str!("../../../sdks/python/wasmhub/system.py"),
     ),
+];
+
+/// The C SDK, as `sdk/<file>`.
+const C_SDK: &[(&str, &str)] = &[
+    ("wasmhub.h", include_str!("../../../sdks/c/wasmhub.h")),
+    ("wasmhub.c", include_str!("../../../sdks/c/wasmhub.c")),
 ];
 
 /// The version of componentize-py the Python SDK is tested with.
@@ -182,6 +196,12 @@ pub fn create(parent: &Path, name: &str, language: Language) -> Result<PathBuf, 
                 include_str!("../../../sdks/javascript/wasmhub.js").to_owned(),
             ));
         }
+        Language::C => {
+            files.push(("hub.c".into(), fill(include_str!("templates/c/hub.c"))));
+            for (file, text) in C_SDK {
+                files.push((format!("sdk/{file}").into(), (*text).to_owned()));
+            }
+        }
     }
     for (relative, text) in files {
         let path = dir.join(relative);
@@ -209,11 +229,15 @@ fn readme(name: &str, language: Language) -> String {
         Language::JavaScript => {
             "npm install                                # componentize-qjs".to_owned()
         }
+        Language::C => {
+            "sudo apt-get install clang lld wasi-libc libclang-rt-dev-wasm32   # Debian".to_owned()
+        }
     };
     let source = match language {
         Language::Rust => "src/lib.rs",
         Language::Python => "app.py",
         Language::JavaScript => "hub.js",
+        Language::C => "hub.c",
     };
     format!(
         "# {name}\n\n\
@@ -260,5 +284,9 @@ mod tests {
     fn the_embedded_sdks_have_every_file_of_the_real_ones() {
         assert_eq!(listed(RUST_SDK), files("guest-sdk/src", ".rs"));
         assert_eq!(listed(PYTHON_SDK), files("sdks/python/wasmhub", ".py"));
+        let mut c = files("sdks/c", ".c");
+        c.extend(files("sdks/c", ".h"));
+        c.sort();
+        assert_eq!(listed(C_SDK), c);
     }
 }

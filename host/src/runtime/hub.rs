@@ -34,6 +34,9 @@ pub struct InstanceLimits {
     /// Default wait for a client result when the hub names none, and the
     /// longest it may name.
     pub invoke_timeout: Duration,
+    /// Outbound HTTP: the operator's hosts, and the hub's timeout and
+    /// response cap.
+    pub http: crate::outbound::HttpLimits,
 }
 
 /// What a version has done, for `/healthz` and benchmarks.

@@ -5,8 +5,9 @@
 //! it changes. Every key is optional; an absent one takes the host's
 //! value, and the host's values are also the most a hub may ask for
 //! (`--hub-memory`, `--hub-deadline`, `--instance-max-calls`,
-//! `--invoke-timeout`, and 128 instances), so an operator's flags bound
-//! every hub. A manifest that asks for more, names an unknown key
+//! `--invoke-timeout`, `--http-timeout`, `--http-max-response`, and 128
+//! instances), so an operator's flags bound every hub; the hosts a hub
+//! may reach over HTTP are those both its grant and `--http-allow` allow. A manifest that asks for more, names an unknown key
 //! or holds a bad value refuses the load: the version serving keeps
 //! serving and `/healthz` says why.
 //!
@@ -16,9 +17,12 @@
 //! instances = 16            # instances that may run at once
 //! max-calls = 5000          # calls an instance serves before it is replaced
 //! invoke-timeout = "10s"    # default (and longest) wait for a client result
+//! http-timeout = "5s"       # default (and longest) outbound HTTP request
+//! http-max-response = "256KiB"  # largest response body read
 //!
 //! [grants]                  # what the hub may use beyond its clients; all off
 //! kv = true                 # its own key-value store (the WIT `kv` interface)
+//! http = ["api.example.com", "127.0.0.1:8080"]  # hosts (outbound/allow.rs)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -28,6 +32,7 @@ use serde::Deserialize;
 
 use super::InstanceLimits;
 use crate::config::{format_bytes, parse_bytes, parse_duration};
+use crate::outbound::HostPattern;
 
 /// The file as written.
 #[derive(Deserialize, Default)]
@@ -38,6 +43,8 @@ struct Manifest {
     instances: Option<u32>,
     max_calls: Option<u32>,
     invoke_timeout: Option<String>,
+    http_timeout: Option<String>,
+    http_max_response: Option<toml::Value>,
     grants: Option<GrantsFile>,
 }
 
@@ -46,14 +53,17 @@ struct Manifest {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct GrantsFile {
     kv: Option<bool>,
+    http: Option<Vec<String>>,
 }
 
 /// What a hub may use beyond its clients; everything off unless its
 /// manifest grants it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
     /// Its key-value store.
     pub kv: bool,
+    /// The hosts it may send HTTP requests to (none: no requests).
+    pub http: Vec<HostPattern>,
 }
 
 /// What one hub version runs with: its limits and grants, and the
@@ -110,14 +120,13 @@ pub fn resolve(wasm: &Path, host: &InstanceLimits) -> Result<HubSettings, Manife
         path: path.clone(),
         message: e.message().to_owned(),
     })?;
-    let grants = Grants {
-        kv: manifest.grants.as_ref().and_then(|g| g.kv).unwrap_or(false),
-    };
-    let limits = apply(manifest, host).map_err(|(key, reason)| ManifestError::BadValue {
+    let bad = |(key, reason): BadValue| ManifestError::BadValue {
         path: path.clone(),
         key,
         reason,
-    })?;
+    };
+    let grants = grants(manifest.grants.as_ref()).map_err(bad)?;
+    let limits = apply(manifest, host).map_err(bad)?;
     Ok(HubSettings {
         limits,
         grants,
@@ -127,15 +136,37 @@ pub fn resolve(wasm: &Path, host: &InstanceLimits) -> Result<HubSettings, Manife
 
 type BadValue = (&'static str, String);
 
+fn grants(file: Option<&GrantsFile>) -> Result<Grants, BadValue> {
+    let Some(file) = file else {
+        return Ok(Grants::default());
+    };
+    let http = file
+        .http
+        .iter()
+        .flatten()
+        .map(|pattern| pattern.parse::<HostPattern>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|reason| ("grants.http", reason))?;
+    Ok(Grants {
+        kv: file.kv.unwrap_or(false),
+        http,
+    })
+}
+
+/// A size written as `"256KiB"` or a number of bytes.
+fn size(key: &'static str, value: toml::Value) -> Result<usize, BadValue> {
+    match value {
+        toml::Value::String(text) => parse_bytes(&text),
+        toml::Value::Integer(n) => usize::try_from(n).map_err(|_| format!("{n} is negative")),
+        other => Err(format!("{other} is not a size: expected e.g. \"32MiB\"")),
+    }
+    .map_err(|reason| (key, reason))
+}
+
 fn apply(manifest: Manifest, host: &InstanceLimits) -> Result<InstanceLimits, BadValue> {
     let mut limits = host.clone();
     if let Some(memory) = manifest.memory {
-        let asked = match memory {
-            toml::Value::String(text) => parse_bytes(&text),
-            toml::Value::Integer(n) => usize::try_from(n).map_err(|_| format!("{n} is negative")),
-            other => Err(format!("{other} is not a size: expected e.g. \"32MiB\"")),
-        }
-        .map_err(|reason| ("memory", reason))?;
+        let asked = size("memory", memory)?;
         if asked > host.memory {
             return Err((
                 "memory",
@@ -180,6 +211,26 @@ fn apply(manifest: Manifest, host: &InstanceLimits) -> Result<InstanceLimits, Ba
         host.invoke_timeout,
         "--invoke-timeout",
     )?;
+    limits.http.timeout = duration(
+        "http-timeout",
+        manifest.http_timeout,
+        host.http.timeout,
+        "--http-timeout",
+    )?;
+    if let Some(value) = manifest.http_max_response {
+        let asked = size("http-max-response", value)?;
+        if asked == 0 || asked > host.http.max_response {
+            return Err((
+                "http-max-response",
+                format!(
+                    "{} is not within 1 byte and this host's --http-max-response of {}",
+                    format_bytes(asked),
+                    format_bytes(host.http.max_response)
+                ),
+            ));
+        }
+        limits.http.max_response = asked;
+    }
     let count = |key: &'static str, asked: Option<u32>, bound: usize, flag: &str| {
         let Some(asked) = asked else {
             return Ok(bound);
@@ -213,6 +264,11 @@ mod tests {
             max_instances: 128,
             max_outbound_message: 1 << 20,
             invoke_timeout: Duration::from_secs(15),
+            http: crate::outbound::HttpLimits {
+                allow: vec!["*".parse().unwrap()],
+                timeout: Duration::from_secs(10),
+                max_response: 1 << 20,
+            },
         }
     }
 
@@ -234,6 +290,11 @@ mod tests {
         assert_eq!(limits.max_outbound_message, 1 << 20);
         assert_eq!(parsed("").unwrap(), host());
         assert_eq!(parsed("memory = 1048576").unwrap().memory, 1 << 20);
+        let http = parsed("http-timeout = \"2s\"\nhttp-max-response = \"64KiB\"")
+            .unwrap()
+            .http;
+        assert_eq!(http.timeout, Duration::from_secs(2));
+        assert_eq!(http.max_response, 64 << 10);
     }
 
     #[test]
@@ -268,6 +329,16 @@ mod tests {
             ("deadline = \"0s\"", "deadline", "longer than 0"),
             ("deadline = \"soon\"", "deadline", "soon"),
             ("memory = true", "memory", "not a size"),
+            (
+                "http-timeout = \"1m\"",
+                "http-timeout",
+                "above this host's --http-timeout",
+            ),
+            (
+                "http-max-response = \"2MiB\"",
+                "http-max-response",
+                "this host's --http-max-response of 1 MiB",
+            ),
         ] {
             let (got_key, reason) = parsed(text).unwrap_err();
             assert_eq!(got_key, key, "{text}");
@@ -299,9 +370,23 @@ mod tests {
         assert!(!settings.grants.kv, "off unless granted");
         std::fs::write(dir.join("chat.toml"), "[grants]\nkv = true\n").unwrap();
         assert!(resolve(&wasm, &host()).unwrap().grants.kv);
-        std::fs::write(dir.join("chat.toml"), "[grants]\nhttp = true\n").unwrap();
+        std::fs::write(dir.join("chat.toml"), "[grants]\nhttps = true\n").unwrap();
         let error = resolve(&wasm, &host()).unwrap_err().to_string();
-        assert!(error.contains("unknown field `http`"), "{error}");
+        assert!(error.contains("unknown field `https`"), "{error}");
+        std::fs::write(
+            dir.join("chat.toml"),
+            "[grants]\nhttp = [\"api.example.com\", \"127.0.0.1:*\"]\n",
+        )
+        .unwrap();
+        let granted = resolve(&wasm, &host()).unwrap().grants.http;
+        assert_eq!(granted.len(), 2);
+        assert_eq!(granted[1].as_str(), "127.0.0.1:*");
+        std::fs::write(dir.join("chat.toml"), "[grants]\nhttp = [\"a.com/x\"]\n").unwrap();
+        let error = resolve(&wasm, &host()).unwrap_err().to_string();
+        assert!(
+            error.contains("grants.http") && error.contains("no path"),
+            "{error}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

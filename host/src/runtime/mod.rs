@@ -12,6 +12,7 @@ mod cpu;
 mod engine;
 mod error;
 mod host;
+mod http;
 mod hub;
 mod kv;
 pub mod manifest;
@@ -51,14 +52,16 @@ pub struct ConnectionContext {
 }
 
 /// Import namespaces a hub may use; anything else is refused at load.
-/// No filesystem, sockets or HTTP: a hub reaches the world through the
-/// host's hub interfaces only.
+/// No filesystem or sockets: a hub reaches the world through the host's
+/// hub interfaces, and HTTP (`wasi:http` or the hub world's `http`) only
+/// where its manifest grants it.
 const ALLOWED_IMPORTS: &[&str] = &[
     "wasmhub:hub/",
     "wasi:cli/",
     "wasi:io/",
     "wasi:clocks/",
     "wasi:random/",
+    "wasi:http/",
 ];
 
 /// A file that was refused, for `/healthz` and the log.
@@ -122,6 +125,9 @@ impl Runtime {
         engine::start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // `wasi:http/outgoing-handler`, for hubs built with a wasi:http
+        // client; every request goes through `GrantHooks`.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         bindings::Hub::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)?;
         Ok(Self {
             engine,
@@ -328,7 +334,8 @@ impl Runtime {
             cluster: self.cluster.clone(),
             invoke_timeout: settings.limits.invoke_timeout,
             max_outbound_message: settings.limits.max_outbound_message,
-            grants: settings.grants,
+            grants: settings.grants.clone(),
+            http: settings.limits.http.clone(),
             log_budget: Default::default(),
             cpu: self.cpu.clone(),
             metrics: self.metrics.clone(),

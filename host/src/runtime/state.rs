@@ -27,8 +27,11 @@ pub struct HubEnv {
     pub invoke_timeout: Duration,
     /// Largest message (method name and arguments) a hub may send.
     pub max_outbound_message: usize,
-    /// What its manifest grants (its key-value store).
+    /// What its manifest grants (its key-value store, HTTP hosts).
     pub grants: super::manifest::Grants,
+    /// Its outbound HTTP bounds: the operator's hosts, its timeout and
+    /// response cap.
+    pub http: crate::outbound::HttpLimits,
     /// Keeps one hub from flooding the host's log.
     pub log_budget: LogBudget,
     /// The node-wide CPU slots long calls run in.
@@ -134,6 +137,10 @@ pub struct HostState {
     pub deadline_hit: bool,
     /// This instance's turn on a CPU slot, while a call runs long.
     pub cpu_turn: CpuTurn,
+    /// `wasi:http`'s state, and the hooks that hold its requests to the
+    /// hub's grant (`http.rs`).
+    pub http_ctx: wasmtime_wasi_http::WasiHttpCtx,
+    pub http_hooks: super::http::GrantHooks,
 }
 
 impl HostState {
@@ -147,6 +154,8 @@ impl HostState {
             .build();
         Self {
             wasi,
+            http_ctx: Default::default(),
+            http_hooks: super::http::GrantHooks::new(env.clone()),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_limit),
             stderr,
@@ -187,6 +196,16 @@ impl HostState {
     /// The connection whose call is running.
     pub fn caller(&self) -> Option<&Arc<ConnectionContext>> {
         self.call.as_ref().and_then(|c| c.caller.as_ref())
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for HostState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http_ctx,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
+        }
     }
 }
 

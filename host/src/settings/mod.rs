@@ -92,6 +92,17 @@ settings! {
     /// or the flag repeated; `*` allows any (for development)
     /// [default: none, same origin only].
     cors_origin "cors-origin": list("ORIGINS");
+    /// Hosts hubs may send HTTP requests to, at most: a hub reaches only
+    /// those its manifest grants too (`[grants] http`). Patterns like
+    /// `api.example.com`, `https://*.example.com`, `127.0.0.1:8080`,
+    /// `*:*`; comma-separated or the flag repeated
+    /// [default: none, no outbound HTTP].
+    http_allow "http-allow": list("HOSTS");
+    /// Longest outbound HTTP request of a hub, connect to last byte
+    /// [default: 10s].
+    http_timeout "http-timeout": duration("DURATION");
+    /// Largest response body a hub's HTTP request reads [default: 1MiB].
+    http_max_response "http-max-response": size("SIZE");
     /// A long poll with nothing to send answers empty after this long
     /// [default: 90s].
     poll_timeout "poll-timeout": duration("DURATION");
@@ -414,9 +425,12 @@ fn build(layer: Layer) -> Result<(Config, SocketAddr), SettingsError> {
         &mut config.stateful_reconnect_buffer,
         layer.stateful_reconnect_buffer,
     );
+    set(&mut config.http.timeout, layer.http_timeout);
+    set(&mut config.http.max_response, layer.http_max_response);
     for (flag, items) in [
         ("cors-origin", &layer.cors_origin),
         ("api-key", &layer.api_key),
+        ("http-allow", &layer.http_allow),
     ] {
         if let Some(items) = items {
             non_empty_items(items).map_err(|reason| SettingsError::BadValue { flag, reason })?;
@@ -426,6 +440,16 @@ fn build(layer: Layer) -> Result<(Config, SocketAddr), SettingsError> {
         config.cors_origins = check_origins(origins)?;
     }
     config.api_keys = api_keys(layer.api_key, layer.api_key_file)?;
+    if let Some(patterns) = layer.http_allow {
+        config.http.allow = patterns
+            .iter()
+            .map(|p| p.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|reason| SettingsError::BadValue {
+                flag: "http-allow",
+                reason,
+            })?;
+    }
     if let Some(format) = layer.log_format {
         config.log_format =
             wasmhub::logging::parse_format(&format).map_err(|reason| SettingsError::BadValue {
@@ -538,6 +562,7 @@ fn check(config: &Config) -> Result<(), SettingsError> {
         ("hub-deadline", config.hub_deadline),
         ("poll-timeout", config.poll_timeout),
         ("disconnect-timeout", config.disconnect_timeout),
+        ("http-timeout", config.http.timeout),
     ];
     for (flag, value) in durations {
         if value.is_zero() {
@@ -548,6 +573,7 @@ fn check(config: &Config) -> Result<(), SettingsError> {
         ("max-message-size", config.max_message_size),
         ("hub-memory", config.hub_memory),
         ("outbound-buffer", config.outbound_buffer),
+        ("http-max-response", config.http.max_response),
         (
             "stateful-reconnect-buffer",
             config.stateful_reconnect_buffer,

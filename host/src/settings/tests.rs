@@ -455,6 +455,8 @@ fn help_states_the_real_defaults() {
             "max-message-size" => size(defaults.max_message_size),
             "hub-memory" => size(defaults.hub_memory),
             "outbound-buffer" => size(defaults.outbound_buffer),
+            "http-timeout" => duration(defaults.http.timeout),
+            "http-max-response" => size(defaults.http.max_response),
             "instance-max-calls" => {
                 assert_eq!(stated, defaults.instance_max_calls.to_string());
             }

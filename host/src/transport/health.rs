@@ -34,7 +34,12 @@ fn limits_json(version: &crate::runtime::HubVersion) -> serde_json::Value {
         "instances": limits.max_instances,
         "maxCalls": limits.max_calls,
         "invokeTimeoutMs": limits.invoke_timeout.as_millis() as u64,
-        "grants": { "kv": version.settings.grants.kv },
+        "httpTimeoutMs": limits.http.timeout.as_millis() as u64,
+        "httpMaxResponseBytes": limits.http.max_response,
+        "grants": {
+            "kv": version.settings.grants.kv,
+            "http": version.settings.grants.http.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        },
     })
 }
 

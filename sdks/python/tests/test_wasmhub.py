@@ -18,6 +18,7 @@ from componentize_py_types import Err, Ok
 from wit_world.imports import caller as wit_caller
 from wit_world.imports import clients as wit_clients
 from wit_world.imports import groups as wit_groups
+from wit_world.imports import http as wit_http
 from wit_world.imports import kv as wit_kv
 from wit_world.imports import log as wit_log
 from wit_world.imports import presence as wit_presence
@@ -36,8 +37,10 @@ from wasmhub import (
     MethodNotFound,
     NoClientResponded,
     NotFound,
+    Unauthorized,
     clients,
     groups,
+    http,
     kv,
     log,
     presence,
@@ -698,6 +701,49 @@ class KvTests(unittest.TestCase):
             with self.assertRaises(HubError) as caught:
                 kv.get("a")
         self.assertIn("no grant", str(caught.exception))
+
+
+class HttpTests(unittest.TestCase):
+    def setUp(self):
+        self.sent = []
+        self.answer = wit_http.Response(status=200, headers=[("content-type", "application/json")], body=b'{"ok":true}')
+
+        def send(request):
+            self.sent.append(request)
+            if isinstance(self.answer, Exception):
+                raise self.answer
+            return self.answer
+
+        patcher = mock.patch.object(wit_http, "send", send)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def test_urlopen_is_shaped_like_urllib(self):
+        with http.urlopen("http://a/x", timeout=1.5) as answer:
+            self.assertEqual(answer.status, 200)
+            self.assertEqual(answer.headers["Content-Type"], "application/json")
+            self.assertEqual(answer.json(), {"ok": True})
+        sent = self.sent[-1]
+        self.assertEqual((sent.method, sent.url, sent.body, sent.timeout_ms), ("GET", "http://a/x", b"", 1500))
+        http.urlopen(http.Request("http://a/y", data=b"hi", headers={"X-A": "1"}))
+        sent = self.sent[-1]
+        self.assertEqual((sent.method, sent.body, sent.headers), ("POST", b"hi", [("X-A", "1")]))
+
+    def test_statuses_of_400_and_more_raise_from_urlopen_only(self):
+        self.answer = wit_http.Response(status=404, headers=[], body=b"gone")
+        with self.assertRaises(http.HTTPError) as caught:
+            http.urlopen("http://a/")
+        self.assertEqual((caught.exception.code, caught.exception.read()), (404, b"gone"))
+        self.assertEqual(http.get("http://a/").status, 404)
+
+    def test_json_bodies_and_host_errors(self):
+        http.post("http://a/", json={"n": 1})
+        sent = self.sent[-1]
+        self.assertEqual(sent.body, b'{"n":1}')
+        self.assertIn(("content-type", "application/json"), sent.headers)
+        self.answer = Err(wit.HubError_Unauthorized("grant it"))
+        with self.assertRaises(Unauthorized):
+            http.get("http://b/")
 
 
 if __name__ == "__main__":

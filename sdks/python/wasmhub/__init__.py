@@ -32,6 +32,8 @@ against `wit/hub.wit`, world `hub`:
 - `clients` sends to and invokes clients, `groups` changes group membership,
   `presence` tells who is online, `log` writes to the host's log (and
   `print()` does too).
+- `kv` keeps the hub's state and `http` calls other services (urllib's
+  shape: `http.urlopen(url)`), both granted in the hub's manifest.
 - `now()` (milliseconds since the Unix epoch) and `random_bytes(n)` come
   from the host; `time.time()`, `os.urandom()` and `secrets` work too (the
   SDK points them at the host on its first call).
@@ -43,7 +45,7 @@ against `wit/hub.wit`, world `hub`:
 See docs/hubs-python.md.
 """
 
-from . import clients, groups, kv, log, presence, streams, system
+from . import clients, groups, http, kv, log, presence, streams, system
 from .clients import ClientResult, Selection
 from .errors import (
     HubError,
@@ -81,6 +83,7 @@ __all__ = [
     "clients",
     "from_json",
     "groups",
+    "http",
     "kv",
     "log",
     "now",

@@ -1,0 +1,415 @@
+//! Outbound HTTP for hubs (the WIT `http` interface): one request, sent
+//! only where both the operator (`--http-allow`) and the hub's manifest
+//! (`[grants] http`) allow, within one timeout for the whole exchange,
+//! its response read up to a size cap.
+//!
+//! The wire work is wasmtime-wasi-http's client (`default_send_request`:
+//! hyper, rustls with the webpki roots): one connection per request,
+//! redirects returned to the hub, not followed.
+
+pub mod allow;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use wasmtime_wasi_http::{Error as WireError, RequestOptions};
+
+pub use allow::{Destination, HostPattern};
+
+/// What the operator lets every hub do at most: the hosts, the longest
+/// request and the largest response. A hub's manifest may lower the
+/// timeout and the cap; it names its own hosts, and a request must be
+/// allowed by both lists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpLimits {
+    /// `--http-allow`: empty means no hub may make requests.
+    pub allow: Vec<HostPattern>,
+    /// Connect, send and read the whole response within this.
+    pub timeout: Duration,
+    /// Largest response body read.
+    pub max_response: usize,
+}
+
+/// One request as the hub made it.
+#[derive(Debug)]
+pub struct Request {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The hub's own shorter timeout, if it set one.
+    pub timeout: Option<Duration>,
+}
+
+/// The whole answer.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    /// Names lowercase, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Why a request got no response.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// Neither list, or only one, allows the destination.
+    #[error("{0}")]
+    Denied(String),
+    /// A malformed URL, method or header.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no whole response from {to} within {}", humantime::format_duration(*.within))]
+    Timeout { to: String, within: Duration },
+    #[error("the response from {to} is larger than the hub's http-max-response of {}", crate::config::format_bytes(*.max))]
+    TooLarge { to: String, max: usize },
+    /// Refused, unreachable, DNS, TLS, or the server broke HTTP.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl FetchError {
+    /// The `outcome` label of `wasmhub_hub_http_requests_total`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            FetchError::Denied(_) => "denied",
+            FetchError::Invalid(_) => "invalid",
+            FetchError::Timeout { .. } => "timeout",
+            FetchError::TooLarge { .. } => "too_large",
+            FetchError::Failed(_) => "failed",
+        }
+    }
+}
+
+/// Headers a hub may not set: the host writes them (`host`,
+/// `content-length`) or they belong to the connection, not the request.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Sends `request` for the hub `hub`, whose manifest grants `grant`,
+/// under the hub's `limits` (the operator's hosts, its own timeout and
+/// cap).
+pub async fn send(
+    hub: &str,
+    grant: &[HostPattern],
+    limits: &HttpLimits,
+    request: Request,
+) -> Result<Response, FetchError> {
+    let url = url::Url::parse(&request.url)
+        .map_err(|e| FetchError::Invalid(format!("'{}' is not a URL: {e}", request.url)))?;
+    let to = Destination::of(&url).map_err(FetchError::Invalid)?;
+    check_allowed(hub, grant, &limits.allow, &to)?;
+    let timeout = request
+        .timeout
+        .map_or(limits.timeout, |asked| asked.min(limits.timeout));
+    let wire = build(&url, request)?;
+    let exchange = exchange(wire, timeout, limits.max_response, &to);
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(FetchError::Timeout {
+            to: to.to_string(),
+            within: timeout,
+        }),
+    }
+}
+
+/// Both lists must allow `to`; the error names the list that does not.
+pub fn check_allowed(
+    hub: &str,
+    grant: &[HostPattern],
+    operator: &[HostPattern],
+    to: &Destination,
+) -> Result<(), FetchError> {
+    if grant.is_empty() {
+        return Err(FetchError::Denied(format!(
+            "the hub '{hub}' may not make HTTP requests: grant the hosts it needs in its manifest ({hub}.toml beside {hub}.wasm), e.g. [grants] http = [\"api.example.com\"]"
+        )));
+    }
+    if !allow::allows(grant, to) {
+        return Err(FetchError::Denied(format!(
+            "the hub '{hub}' may not reach {to}: its manifest grants http to {} only",
+            list(grant)
+        )));
+    }
+    if !allow::allows(operator, to) {
+        let allowed = match operator.is_empty() {
+            true => "none".to_owned(),
+            false => list(operator),
+        };
+        return Err(FetchError::Denied(format!(
+            "this host does not allow HTTP requests to {to} (--http-allow: {allowed})"
+        )));
+    }
+    Ok(())
+}
+
+fn list(patterns: &[HostPattern]) -> String {
+    patterns
+        .iter()
+        .map(HostPattern::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+type WireRequest = http::Request<http_body_util::combinators::BoxBody<Bytes, WireError>>;
+
+/// The request as hyper sends it: the hub's method, headers and body,
+/// with `host` and a default `user-agent` added.
+fn build(url: &url::Url, request: Request) -> Result<WireRequest, FetchError> {
+    let method = http::Method::from_bytes(request.method.as_bytes())
+        .map_err(|_| FetchError::Invalid(format!("'{}' is not an HTTP method", request.method)))?;
+    let uri: http::Uri = url
+        .as_str()
+        .parse()
+        .map_err(|e| FetchError::Invalid(format!("'{url}' is not a URL hyper can send: {e}")))?;
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().rsplit('@').next().unwrap_or_default().to_owned())
+        .ok_or_else(|| FetchError::Invalid("the URL has no host".to_owned()))?;
+    let mut builder = http::Request::builder().method(method).uri(uri);
+    let mut has_agent = false;
+    for (name, value) in &request.headers {
+        let lower = name.to_ascii_lowercase();
+        if RESERVED_HEADERS.contains(&lower.as_str()) {
+            return Err(FetchError::Invalid(format!(
+                "the header '{name}' is the host's to set"
+            )));
+        }
+        let header = http::HeaderName::from_bytes(lower.as_bytes())
+            .map_err(|_| FetchError::Invalid(format!("'{name}' is not a header name")))?;
+        let value = http::HeaderValue::from_str(value).map_err(|_| {
+            FetchError::Invalid(format!("the value of '{name}' is not a header value"))
+        })?;
+        has_agent |= header == http::header::USER_AGENT;
+        builder = builder.header(header, value);
+    }
+    builder = builder.header(http::header::HOST, authority);
+    if !has_agent {
+        builder = builder.header(
+            http::header::USER_AGENT,
+            concat!("wasmhub/", env!("CARGO_PKG_VERSION")),
+        );
+    }
+    let body = Full::new(Bytes::from(request.body))
+        .map_err(|never| match never {})
+        .boxed();
+    builder
+        .body(body)
+        .map_err(|e| FetchError::Invalid(format!("a bad request: {e}")))
+}
+
+/// Connects, sends and reads the response body up to `max` bytes.
+async fn exchange(
+    request: WireRequest,
+    timeout: Duration,
+    max: usize,
+    to: &Destination,
+) -> Result<Response, FetchError> {
+    let options = RequestOptions {
+        connect_timeout: Some(timeout),
+        first_byte_timeout: Some(timeout),
+        between_bytes_timeout: Some(timeout),
+    };
+    let failed = |error: WireError| wire_error(error, to, timeout);
+    let (response, connection) = wasmtime_wasi_http::default_send_request(request, Some(options))
+        .await
+        .map_err(failed)?;
+    // The connection's I/O runs beside the body's reads; it ends with
+    // them, or is stopped when the response is dropped.
+    let connection = tokio::spawn(connection);
+    let _stop = AbortOnDrop(connection);
+    let too_large = || FetchError::TooLarge {
+        to: to.to_string(),
+        max,
+    };
+    let (parts, mut body) = response.into_parts();
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > max as u64) {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(failed)?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > max {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    Ok(Response {
+        status: parts.status.as_u16(),
+        headers,
+        body: bytes,
+    })
+}
+
+/// A response body that fails once it passed `max` bytes: `wasi:http`
+/// reads bodies in pieces, so the cap is on the stream, not a buffer.
+pub struct CappedBody<B> {
+    body: B,
+    max: usize,
+    read: usize,
+}
+
+impl<B> CappedBody<B> {
+    pub fn new(body: B, max: usize) -> Self {
+        CappedBody { body, max, read: 0 }
+    }
+}
+
+impl<B> http_body::Body for CappedBody<B>
+where
+    B: http_body::Body<Data = Bytes, Error = WireError> + Unpin,
+{
+    type Data = Bytes;
+    type Error = WireError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, WireError>>> {
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.body).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            this.read += data.len();
+            if this.read > this.max {
+                let max = this.max as u64;
+                return std::task::Poll::Ready(Some(Err(WireError::HttpResponseBodySize(Some(
+                    max,
+                )))));
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<Result<(), WireError>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn wire_error(error: WireError, to: &Destination, within: Duration) -> FetchError {
+    match error {
+        WireError::ConnectionTimeout
+        | WireError::ConnectionReadTimeout
+        | WireError::HttpResponseTimeout
+        | WireError::DnsTimeout => FetchError::Timeout {
+            to: to.to_string(),
+            within,
+        },
+        WireError::HttpRequestUriInvalid => FetchError::Invalid(format!("cannot send to {to}")),
+        WireError::Connect(error) => FetchError::Failed(format!("cannot connect to {to}: {error}")),
+        WireError::Tls(error) => FetchError::Failed(format!("TLS with {to} failed: {error}")),
+        other => FetchError::Failed(format!("the request to {to} failed: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patterns(list: &[&str]) -> Vec<HostPattern> {
+        list.iter().map(|p| p.parse().unwrap()).collect()
+    }
+
+    fn to(url: &str) -> Destination {
+        Destination::of(&url::Url::parse(url).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn both_lists_must_allow_and_the_error_names_the_one_that_does_not() {
+        let api = to("https://api.example.com/");
+        let none = check_allowed("chat", &[], &patterns(&["*"]), &api).unwrap_err();
+        assert!(none.to_string().contains("[grants] http"), "{none}");
+        let other = check_allowed("chat", &patterns(&["a.com"]), &patterns(&["*"]), &api)
+            .unwrap_err()
+            .to_string();
+        assert!(other.contains("grants http to a.com only"), "{other}");
+        let operator = check_allowed("chat", &patterns(&["api.example.com"]), &[], &api)
+            .unwrap_err()
+            .to_string();
+        assert!(operator.contains("--http-allow: none"), "{operator}");
+        check_allowed(
+            "chat",
+            &patterns(&["api.example.com"]),
+            &patterns(&["*.example.com"]),
+            &api,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn reserved_and_malformed_headers_are_refused() {
+        let url = url::Url::parse("http://a.com/").unwrap();
+        let request = |headers: Vec<(&str, &str)>| Request {
+            method: "GET".into(),
+            url: url.to_string(),
+            headers: headers
+                .into_iter()
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect(),
+            body: vec![],
+            timeout: None,
+        };
+        for (headers, says) in [
+            (vec![("Host", "b.com")], "host's to set"),
+            (vec![("Transfer-Encoding", "chunked")], "host's to set"),
+            (vec![("bad name", "x")], "not a header name"),
+            (vec![("x-a", "line\nbreak")], "not a header value"),
+        ] {
+            let error = build(&url, request(headers)).unwrap_err().to_string();
+            assert!(error.contains(says), "{error}");
+        }
+        let built = build(&url, request(vec![("X-Trace", "1")])).unwrap();
+        assert_eq!(built.headers()["host"], "a.com");
+        assert!(
+            built.headers()["user-agent"]
+                .to_str()
+                .unwrap()
+                .starts_with("wasmhub/")
+        );
+        let bad = build(
+            &url,
+            Request {
+                method: "GE T".into(),
+                ..request(vec![])
+            },
+        )
+        .unwrap_err();
+        assert!(bad.to_string().contains("not an HTTP method"), "{bad}");
+    }
+}
