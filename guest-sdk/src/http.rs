@@ -105,7 +105,8 @@ impl Request {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
-    /// Names lowercase, in the order received.
+    /// Names lowercase; the values of one name together, names in the
+    /// order they first came.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }

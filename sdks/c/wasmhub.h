@@ -562,7 +562,7 @@ typedef struct wh_http_request {
 /** A whole response. */
 typedef struct wh_http_response {
     uint16_t status;
-    const wh_pair *headers; /* names lowercase, in the order received */
+    const wh_pair *headers; /* names lowercase, one name's values together */
     size_t header_count;
     /** The body's bytes (NUL-terminated; not necessarily UTF-8: see
      * wh_utf8_lossy). */

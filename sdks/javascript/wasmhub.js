@@ -950,7 +950,7 @@ function utf8Decode(bytes) {
   return out;
 }
 
-/** Response headers: names lowercase, in the order received; `get`
+/** Response headers: names lowercase, one name's values together; `get`
  * joins repeated values with ", " as fetch's Headers does. */
 export class Headers {
   #items;
@@ -1035,9 +1035,10 @@ function bodyBytes(body) {
 export function fetch(url, init = {}) {
   const method = String(init.method ?? "GET").toUpperCase();
   const headers = [...new Headers(init.headers ?? [])];
-  const timeoutMs = init.timeoutMs === undefined || init.timeoutMs === null
-    ? null
-    : Math.min(0xffffffff, Math.max(1, Math.floor(init.timeoutMs)));
+  // Not a finite number (null, Infinity): the hub's own http-timeout.
+  const timeoutMs = Number.isFinite(init.timeoutMs)
+    ? Math.min(0xffffffff, Math.max(1, Math.floor(init.timeoutMs)))
+    : null;
   const target = String(url);
   const answer = host(() =>
     witHttp.send({ method, url: target, headers, body: bodyBytes(init.body), timeoutMs }),

@@ -20,8 +20,8 @@ use wasmhub_e2e::{Host, HubsDir, RawClient, hubs_dir, test_hubs_dir};
 const HUBS: &[&str] = &["testhub", "http-py", "http-js", "http-c"];
 
 /// A loopback server: `/echo` answers what it got as JSON, `/slow` never
-/// answers in time, `/big` is 256 KiB, `/status/N` answers N, `/redirect`
-/// is a 302 to `/echo`.
+/// answers in time, `/big` is 256 KiB (`/stream-big` too, chunked),
+/// `/status/N` answers N, `/redirect` is a 302 to `/echo`.
 async fn server() -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
     async fn echo(method: Method, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
         let headers: serde_json::Map<String, Value> = headers
@@ -52,6 +52,15 @@ async fn server() -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
             }),
         )
         .route("/big", get(|| async { "x".repeat(256 << 10) }))
+        .route(
+            "/stream-big",
+            get(|| async {
+                // Chunked, no content-length: only counting catches it.
+                let chunks =
+                    (0..8).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'y'; 32 << 10])));
+                axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+            }),
+        )
         .route(
             "/status/{code}",
             get(|Path(code): Path<u16>| async move {
@@ -201,13 +210,43 @@ async fn a_granted_host_answers_and_everything_else_fails_clearly() -> anyhow::R
             started.elapsed()
         );
 
-        // A body past the hub's cap is refused, not truncated.
-        let big = send(&mut client, "GET", &format!("http://{addr}/big"), "", None)
+        // A body past the hub's cap is refused, not truncated, whether
+        // its length is declared or only counted; a HEAD of it is fine.
+        for path in ["/big", "/stream-big"] {
+            let big = send(
+                &mut client,
+                "GET",
+                &format!("http://{addr}{path}"),
+                "",
+                None,
+            )
             .await?
             .unwrap_err();
+            assert!(
+                big.contains("Unavailable") && big.contains("64 KiB"),
+                "{hub} {path}: {big}"
+            );
+        }
+        let head = ok(send(&mut client, "HEAD", &format!("http://{addr}/big"), "", None).await?)?;
+        assert_eq!(
+            (head["status"].as_u64(), head["body"].as_str()),
+            (Some(200), Some("")),
+            "{hub}"
+        );
+
+        // Credentials belong in a header, not the URL.
+        let refused = send(
+            &mut client,
+            "GET",
+            &format!("http://user:pw@{addr}/echo"),
+            "",
+            None,
+        )
+        .await?
+        .unwrap_err();
         assert!(
-            big.contains("Unavailable") && big.contains("64 KiB"),
-            "{hub}: {big}"
+            refused.contains("InvalidArgument") && refused.contains("user or password"),
+            "{hub}: {refused}"
         );
     }
 
@@ -275,7 +314,7 @@ async fn without_the_grant_or_the_operators_allow_there_is_no_http() -> anyhow::
         let mut client = RawClient::connect(&host.ws_url(hub, "")).await?;
         let refused = send(&mut client, "GET", &url, "", None).await?.unwrap_err();
         assert!(
-            refused.contains("Unauthorized") && refused.contains("--http-allow: none"),
+            refused.contains("Unauthorized") && refused.contains("--http-allow does not cover"),
             "{hub}: {refused}"
         );
     }
@@ -304,7 +343,9 @@ async fn wasi_http_is_held_to_the_same_grant() -> anyhow::Result<()> {
     let (addr, _server) = server().await?;
     let (other, _other_server) = server().await?;
     let hubs = HubsDir::empty()?;
-    let manifest = format!("http-max-response = \"64KiB\"\n[grants]\nhttp = [\"{addr}\"]\n");
+    let manifest = format!(
+        "http-timeout = \"1s\"\nhttp-max-response = \"64KiB\"\n[grants]\nhttp = [\"{addr}\"]\n"
+    );
     hubs.add(&test_hubs_dir(), "uses-wasi-http", &manifest)?;
     let host = Host::start_in(hubs.path(), &["--http-allow", "127.0.0.1:*"]).await?;
     let mut client = RawClient::connect(&host.ws_url("uses-wasi-http", "")).await?;
@@ -319,6 +360,11 @@ async fn wasi_http_is_held_to_the_same_grant() -> anyhow::Result<()> {
     assert_eq!(answer["status"], 200, "{answer}");
     let echoed: Value = serde_json::from_str(answer["body"].as_str().unwrap_or("null"))?;
     assert_eq!(echoed["method"], "GET", "{answer}");
+    assert_eq!(
+        echoed["headers"]["host"],
+        addr.as_str(),
+        "the host adds host: {answer}"
+    );
     let refused = get(&other, "/echo").await?;
     assert!(
         refused["error"]
@@ -327,7 +373,26 @@ async fn wasi_http_is_held_to_the_same_grant() -> anyhow::Result<()> {
             .contains("HttpRequestDenied"),
         "{refused}"
     );
-    let big = get(&addr, "/big").await?;
-    assert!(big["error"].is_string(), "cut off past the cap: {big}");
+    for path in ["/big", "/stream-big"] {
+        let big = get(&addr, path).await?;
+        assert!(
+            big["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("body size exceeds limit"),
+            "{path} cut off past the cap: {big}"
+        );
+    }
+    let started = Instant::now();
+    let slow = get(&addr, "/slow").await?;
+    assert!(
+        slow["error"].as_str().unwrap_or("").contains("Timeout"),
+        "{slow}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     Ok(())
 }

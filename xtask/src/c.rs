@@ -114,15 +114,10 @@ fn host_binary() -> Result<PathBuf> {
     Ok(workspace::target_dir().join("debug").join("wasmhub"))
 }
 
-/// clang and wasi-libc, installed from Debian's packages when missing.
+/// clang, wasm-ld, wasi-libc and compiler-rt, installed from Debian's
+/// packages when a trial build shows one missing.
 fn ensure_clang() -> Result<()> {
-    let has_clang = Command::new(clang())
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let has_libc = Path::new("/usr/lib/wasm32-wasi/libc.a").is_file()
-        || std::env::var_os("WASMHUB_CLANG").is_some();
-    if has_clang && has_libc {
+    if toolchain_works() {
         return Ok(());
     }
     let apt = Path::new("/usr/bin/apt-get").is_file();
@@ -131,7 +126,7 @@ fn ensure_clang() -> Result<()> {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !(apt && root) {
-        bail!("clang or wasi-libc is missing: {INSTALL_CLANG}");
+        bail!("clang cannot build for wasm32-wasi here: {INSTALL_CLANG}");
     }
     step(&format!("installing {} (apt-get)", PACKAGES.join(" ")));
     let mut update = Command::new("apt-get");
@@ -142,7 +137,30 @@ fn ensure_clang() -> Result<()> {
         .args(["install", "-y", "-qq", "--no-install-recommends"])
         .args(PACKAGES)
         .env("DEBIAN_FRONTEND", "noninteractive");
-    cmd::run(&mut install, INSTALL_CLANG)
+    cmd::run(&mut install, INSTALL_CLANG)?;
+    if !toolchain_works() {
+        bail!("clang still cannot build for wasm32-wasi after installing: {INSTALL_CLANG}");
+    }
+    Ok(())
+}
+
+/// Whether clang compiles and links a one-line reactor for wasm32-wasi
+/// (which needs wasm-ld, wasi-libc and compiler-rt's builtins).
+fn toolchain_works() -> bool {
+    let out = workspace::target_dir().join("c-hubs").join("probe.wasm");
+    if fs::create_dir_all(out.parent().expect("a parent")).is_err() {
+        return false;
+    }
+    let source = out.with_extension("c");
+    if fs::write(&source, "int probe(double x) { return (int)(x * 2.5); }\n").is_err() {
+        return false;
+    }
+    Command::new(clang())
+        .args(["--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-o"])
+        .arg(&out)
+        .arg(&source)
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// The compiler `wasmhub build` runs.

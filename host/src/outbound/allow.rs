@@ -74,6 +74,11 @@ impl Destination {
                 ));
             }
         };
+        // Credentials in the URL would reach the resolver and the log:
+        // they belong in a header.
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("a URL may not carry a user or password: send credentials in a header (authorization)".to_owned());
+        }
         let host = match url.host() {
             Some(url::Host::Domain(name)) => name.to_ascii_lowercase(),
             Some(url::Host::Ipv4(ip)) => ip.to_string(),
@@ -85,6 +90,13 @@ impl Destination {
             host,
             port: url.port().unwrap_or(scheme.default_port()),
         })
+    }
+}
+
+impl Destination {
+    /// Whether the host is a name, not an IP address.
+    fn is_name(&self) -> bool {
+        self.host.parse::<std::net::IpAddr>().is_err()
     }
 }
 
@@ -115,7 +127,7 @@ impl HostPattern {
         port && match &self.host {
             HostMatch::Any => true,
             HostMatch::Exact(host) => *host == to.host,
-            HostMatch::Under(suffix) => to.host.ends_with(suffix.as_str()),
+            HostMatch::Under(suffix) => to.is_name() && to.host.ends_with(suffix.as_str()),
         }
     }
 
@@ -170,7 +182,12 @@ impl FromStr for HostPattern {
         let host = if host == "*" {
             HostMatch::Any
         } else if let Some(under) = host.strip_prefix("*.") {
-            if !is_name(under) {
+            // `*.0.0.1` is no domain: it would match IP addresses.
+            let numeric = under
+                .rsplit('.')
+                .next()
+                .is_some_and(|last| last.bytes().all(|b| b.is_ascii_digit()));
+            if !is_name(under) || numeric {
                 return bad("after '*.' comes a domain name");
             }
             HostMatch::Under(format!(".{under}"))
@@ -272,6 +289,7 @@ mod tests {
             ("*.", "domain name"),
             ("a..com", "host must be"),
             ("[zz]", "IPv6"),
+            ("*.0.0.1", "domain name"),
         ] {
             let error = text.parse::<HostPattern>().unwrap_err();
             assert!(error.contains(says), "{text}: {error}");
@@ -282,6 +300,14 @@ mod tests {
     fn only_http_urls_have_a_destination() {
         let error = Destination::of(&url::Url::parse("file:///etc/passwd").unwrap()).unwrap_err();
         assert!(error.contains("not HTTP"), "{error}");
+        for url in [
+            "http://user@a.com/",
+            "http://:pw@a.com/",
+            "http://u:pw@a.com/",
+        ] {
+            let error = Destination::of(&url::Url::parse(url).unwrap()).unwrap_err();
+            assert!(error.contains("user or password"), "{url}: {error}");
+        }
         assert_eq!(to("HTTP://[::1]/").to_string(), "http://[::1]:80");
     }
 }

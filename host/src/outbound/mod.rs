@@ -46,7 +46,8 @@ pub struct Request {
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
-    /// Names lowercase, in the order received.
+    /// Names lowercase; the values of one name together, names in the
+    /// order they first came.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -81,6 +82,9 @@ impl FetchError {
         }
     }
 }
+
+/// Most bytes reserved for a body before they arrive.
+const PREALLOCATE: usize = 64 << 10;
 
 /// Headers a hub may not set: the host writes them (`host`,
 /// `content-length`) or they belong to the connection, not the request.
@@ -142,12 +146,15 @@ pub fn check_allowed(
         )));
     }
     if !allow::allows(operator, to) {
+        // The operator's list is theirs to read (it may name internal
+        // hosts): the log shows it, the hub only learns it is not covered.
         let allowed = match operator.is_empty() {
             true => "none".to_owned(),
             false => list(operator),
         };
+        tracing::info!(hub, %to, %allowed, "outbound HTTP outside --http-allow refused");
         return Err(FetchError::Denied(format!(
-            "this host does not allow HTTP requests to {to} (--http-allow: {allowed})"
+            "this host does not allow HTTP requests to {to}: its operator's --http-allow does not cover it"
         )));
     }
     Ok(())
@@ -172,9 +179,10 @@ fn build(url: &url::Url, request: Request) -> Result<WireRequest, FetchError> {
         .as_str()
         .parse()
         .map_err(|e| FetchError::Invalid(format!("'{url}' is not a URL hyper can send: {e}")))?;
+    // No userinfo here: `Destination::of` refused it.
     let authority = uri
         .authority()
-        .map(|a| a.as_str().rsplit('@').next().unwrap_or_default().to_owned())
+        .map(|a| a.as_str().to_owned())
         .ok_or_else(|| FetchError::Invalid("the URL has no host".to_owned()))?;
     let mut builder = http::Request::builder().method(method).uri(uri);
     let mut has_agent = false;
@@ -233,15 +241,14 @@ async fn exchange(
         max,
     };
     let (parts, mut body) = response.into_parts();
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > max as u64) {
+    // The body's own length (hyper knows HEAD, 204 and 304 have none),
+    // not the content-length header, which for HEAD describes the
+    // resource.
+    let declared = http_body::Body::size_hint(&body).lower();
+    if declared > max as u64 {
         return Err(too_large());
     }
-    let mut bytes = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    let mut bytes = Vec::with_capacity((declared as usize).min(PREALLOCATE));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(failed)?;
         if let Ok(data) = frame.into_data() {
@@ -268,17 +275,24 @@ async fn exchange(
     })
 }
 
-/// A response body that fails once it passed `max` bytes: `wasi:http`
-/// reads bodies in pieces, so the cap is on the stream, not a buffer.
+/// A response body that fails once it passed `max` bytes or `until`
+/// passed: `wasi:http` reads bodies in pieces, so the cap and the time
+/// limit are on the stream, not a buffer.
 pub struct CappedBody<B> {
     body: B,
     max: usize,
     read: usize,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 impl<B> CappedBody<B> {
-    pub fn new(body: B, max: usize) -> Self {
-        CappedBody { body, max, read: 0 }
+    pub fn new(body: B, max: usize, until: tokio::time::Instant) -> Self {
+        CappedBody {
+            body,
+            max,
+            read: 0,
+            deadline: Box::pin(tokio::time::sleep_until(until)),
+        }
     }
 }
 
@@ -293,24 +307,35 @@ where
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, WireError>>> {
+        use std::task::Poll;
         let this = &mut *self;
         let polled = std::pin::Pin::new(&mut this.body).poll_frame(cx);
-        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(data) = frame.data_ref()
-        {
-            this.read += data.len();
-            if this.read > this.max {
-                let max = this.max as u64;
-                return std::task::Poll::Ready(Some(Err(WireError::HttpResponseBodySize(Some(
-                    max,
-                )))));
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.read += data.len();
+                    if this.read > this.max {
+                        let max = this.max as u64;
+                        return Poll::Ready(Some(Err(WireError::HttpResponseBodySize(Some(max)))));
+                    }
+                }
             }
+            Poll::Pending => {
+                if this.deadline.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Some(Err(WireError::ConnectionReadTimeout)));
+                }
+            }
+            Poll::Ready(_) => {}
         }
         polled
     }
 
     fn is_end_stream(&self) -> bool {
         self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -362,7 +387,10 @@ mod tests {
         let operator = check_allowed("chat", &patterns(&["api.example.com"]), &[], &api)
             .unwrap_err()
             .to_string();
-        assert!(operator.contains("--http-allow: none"), "{operator}");
+        assert!(
+            operator.contains("--http-allow does not cover"),
+            "{operator}"
+        );
         check_allowed(
             "chat",
             &patterns(&["api.example.com"]),

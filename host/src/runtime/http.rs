@@ -73,18 +73,26 @@ impl http::Host for HostState {
 
 /// `wasi:http`'s hooks for one instance: a request goes out only where
 /// the hub's grant and the operator allow (as with the `http` interface),
-/// each of its phases within the hub's `http-timeout`, its body cut off
-/// past `http-max-response`. The hub sees a refusal as
-/// `HTTP-request-denied`; the host logs why. Unlike the `http`
-/// interface, a hub waits for wasi:http in `wasi:io`'s poll, which is
-/// counted against its deadline.
+/// gets a response within the hub's `http-timeout` and its body is cut
+/// off past `http-max-response` or when that time is up; at most
+/// [`WASI_HTTP_AT_ONCE`] requests of one instance are open at once. The
+/// hub sees a refusal as `HTTP-request-denied`; the host logs why.
+/// Unlike the `http` interface, a hub waits for wasi:http in `wasi:io`'s
+/// poll, which is counted against its deadline.
 pub struct GrantHooks {
     env: Arc<HubEnv>,
+    open: Arc<tokio::sync::Semaphore>,
 }
+
+/// Requests one instance may have open (sent, body not yet read).
+pub const WASI_HTTP_AT_ONCE: usize = 8;
 
 impl GrantHooks {
     pub fn new(env: Arc<HubEnv>) -> Self {
-        GrantHooks { env }
+        GrantHooks {
+            env,
+            open: Arc::new(tokio::sync::Semaphore::new(WASI_HTTP_AT_ONCE)),
+        }
     }
 }
 
@@ -96,11 +104,12 @@ type Sent = wasmtime_wasi_http::Result<(
 impl WasiHttpHooks for GrantHooks {
     fn send_request(
         &mut self,
-        request: ::http::Request<WasiBody>,
+        mut request: ::http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _response_errors: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
     ) -> Box<dyn Future<Output = Sent> + Send> {
         let env = self.env.clone();
+        let open = self.open.clone();
         Box::new(async move {
             let count = |outcome: &str| {
                 env.metrics
@@ -121,7 +130,16 @@ impl WasiHttpHooks for GrantHooks {
                 count(error.outcome());
                 return Err(wasmtime_wasi_http::Error::HttpRequestDenied);
             }
+            // wasmtime 48's p2 `handle` sends no `host`, and a hub may not
+            // set one: HTTP/1.1 servers need it.
+            if !request.headers().contains_key(::http::header::HOST)
+                && let Some(authority) = request.uri().authority()
+                && let Ok(value) = ::http::HeaderValue::from_str(authority.as_str())
+            {
+                request.headers_mut().insert(::http::header::HOST, value);
+            }
             let longest = env.http.timeout;
+            let until = tokio::time::Instant::now() + longest;
             let within = |asked: Option<Duration>| Some(asked.map_or(longest, |a| a.min(longest)));
             let options = options.unwrap_or_default();
             let options = RequestOptions {
@@ -129,18 +147,45 @@ impl WasiHttpHooks for GrantHooks {
                 first_byte_timeout: within(options.first_byte_timeout),
                 between_bytes_timeout: within(options.between_bytes_timeout),
             };
-            match wasmtime_wasi_http::default_send_request(request, Some(options)).await {
-                Ok((response, connection)) => {
+            // The whole exchange within the timeout: the phases' own
+            // limits leave TLS's handshake unbounded.
+            let sent = tokio::time::timeout_at(until, async {
+                let permit = open
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| wasmtime_wasi_http::Error::ConnectionLimitReached)?;
+                let (response, connection) =
+                    wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+                Ok::<_, wasmtime_wasi_http::Error>((response, permit, connection))
+            })
+            .await
+            .unwrap_or(Err(wasmtime_wasi_http::Error::ConnectionTimeout));
+            match sent {
+                Ok((response, permit, connection)) => {
                     count("ok");
                     let max = env.http.max_response;
-                    let response = response.map(|body| CappedBody::new(body, max).boxed_unsync());
+                    let response =
+                        response.map(|body| CappedBody::new(body, max, until).boxed_unsync());
+                    // The permit goes with the connection: it is open until
+                    // the body is read or dropped.
+                    let connection = async move {
+                        let _permit = permit;
+                        connection.await
+                    };
                     Ok((
                         response,
                         Box::new(connection) as Box<dyn Future<Output = _> + Send>,
                     ))
                 }
                 Err(error) => {
-                    count("failed");
+                    let timed_out = matches!(
+                        error,
+                        wasmtime_wasi_http::Error::ConnectionTimeout
+                            | wasmtime_wasi_http::Error::ConnectionReadTimeout
+                            | wasmtime_wasi_http::Error::HttpResponseTimeout
+                            | wasmtime_wasi_http::Error::DnsTimeout
+                    );
+                    count(if timed_out { "timeout" } else { "failed" });
                     Err(error)
                 }
             }

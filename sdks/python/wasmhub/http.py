@@ -19,6 +19,7 @@ Redirects are returned, not followed.
 """
 
 import json as _json
+import math
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from wit_world.imports import http as _wit
@@ -27,7 +28,7 @@ from .errors import Internal, host_call
 
 
 class Headers:
-    """Response headers: names lowercase, in the order received; `get`
+    """Response headers: names lowercase, one name's values together; `get`
     and `[]` ignore case, like `http.client.HTTPMessage`."""
 
     def __init__(self, items: List[Tuple[str, str]]):
@@ -156,7 +157,9 @@ def request(
             pairs.append(("content-type", "application/json"))
     if isinstance(body, str):
         body = body.encode("utf-8")
-    timeout_ms = None if timeout is None else max(1, min(int(timeout * 1000), 2**32 - 1))
+    # None, inf or nan: the hub's own http-timeout.
+    finite = timeout is not None and math.isfinite(timeout)
+    timeout_ms = max(1, min(int(timeout * 1000), 2**32 - 1)) if finite else None
     answer = host_call(
         _wit.send,
         _wit.Request(
