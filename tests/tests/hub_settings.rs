@@ -49,7 +49,9 @@ async fn a_manifest_sets_a_hubs_limits_within_the_hosts() -> anyhow::Result<()> 
     assert_eq!(
         hub["limits"],
         json!({"manifest": "testhub.toml", "memoryBytes": 16 << 20, "deadlineMs": 1000,
-               "instances": 2, "maxCalls": 50, "invokeTimeoutMs": 2000, "grants": {"kv": false}}),
+               "instances": 2, "maxCalls": 50, "invokeTimeoutMs": 2000,
+               "httpTimeoutMs": 10_000, "httpMaxResponseBytes": 1 << 20,
+               "grants": {"kv": false, "http": []}}),
         "{hub}"
     );
 

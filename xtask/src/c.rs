@@ -106,6 +106,7 @@ fn stage_project(source_dir: &Path, project: &Path) -> Result<()> {
 
 /// The debug host, built now (a no-op when it is up to date).
 fn host_binary() -> Result<PathBuf> {
+    step("building the host (its `wasmhub build` builds the C hubs)");
     let mut build = Command::new(workspace::cargo());
     build
         .current_dir(workspace::root())

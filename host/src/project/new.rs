@@ -128,7 +128,17 @@ const PYTHON_SDK: &[(&str, &str)] = &[
 /// The C SDK, as `sdk/<file>`.
 const C_SDK: &[(&str, &str)] = &[
     ("wasmhub.h", include_str!("../../../sdks/c/wasmhub.h")),
-    ("wasmhub.c", include_str!("../../../sdks/c/wasmhub.c")),
+    (
+        "wasmhub_internal.h",
+        include_str!("../../../sdks/c/wasmhub_internal.h"),
+    ),
+    ("args.c", include_str!("../../../sdks/c/args.c")),
+    ("dispatch.c", include_str!("../../../sdks/c/dispatch.c")),
+    ("errors.c", include_str!("../../../sdks/c/errors.c")),
+    ("host.c", include_str!("../../../sdks/c/host.c")),
+    ("json.c", include_str!("../../../sdks/c/json.c")),
+    ("json_parse.c", include_str!("../../../sdks/c/json_parse.c")),
+    ("strings.c", include_str!("../../../sdks/c/strings.c")),
 ];
 
 /// The version of componentize-py the Python SDK is tested with.
