@@ -1,4 +1,8 @@
 //! The host's log, which tags each line with the hub, connection and method.
+//!
+//! `println!` and `eprintln!` reach the same log too, a line at a time (at
+//! info and warn), tagged with the hub and connection; both share the hub's budget of
+//! 100 lines a second.
 
 use crate::bindings::wasmhub::hub::log as wit;
 

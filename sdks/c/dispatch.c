@@ -8,6 +8,7 @@
  */
 #include "wasmhub_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------------
@@ -210,6 +211,9 @@ static bool finish(wh_error e, wasmhub_hub_types_hub_error_t *err) {
 }
 
 bool exports_wasmhub_hub_handler_init(exports_wasmhub_hub_handler_hub_error_t *err) {
+    // The host logs what a hub prints a line at a time; stdout is not a
+    // terminal, so without this a printf line would wait for 1 KiB more.
+    setvbuf(stdout, NULL, _IOLBF, 0);
     wh_error e = check_table();
     if (e.kind == WH_ERR_NONE && wh_hub_def.init != NULL) e = wh_hub_def.init();
     return finish(e, err);

@@ -51,6 +51,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h> /* printf: the host logs what a hub prints */
 
 #include "hub.h" /* the bindings wasmhub build generates from wit/hub.wit */
 
@@ -598,8 +599,8 @@ typedef enum wh_level {
 } wh_level;
 
 /** Logs a printf-formatted message to the host's log (tagged with the
- * hub, connection and method). What a hub prints to stdout or stderr is
- * not logged: log with this. */
+ * hub, connection and method). `printf` to stdout or stderr is logged
+ * too, a line at a time (at info and warn), without the method. */
 void wh_log(wh_level level, const char *format, ...) WH_PRINTF(2, 3);
 /** Logs `message` with structured fields. */
 void wh_log_fields(wh_level level, wh_str message, const wh_pair *fields, size_t count);

@@ -53,4 +53,32 @@ describe("JSON logs", () => {
     assert.equal(trap.hub, "testhub");
     assert.equal(trap.transport, "WebSockets");
   });
+
+  spec("what a hub prints is logged a line at a time: stdout at info, stderr at warn", async () => {
+    const conn = await fx.connect("/hubs/testhub");
+    await conn.invoke("Print", "printed one\nprinted two\r");
+    const printed = (lines) => lines.filter((l) => l.target === "hub" && /printed (one|two)/.test(l.message ?? ""));
+    const { value: lines } = await eventually(
+      async () => printed(jsonLines(fx.host)),
+      (lines) => lines.length === 4,
+      10_000,
+      "the four printed lines",
+    );
+    const out = lines.filter((l) => l.stream === "stdout");
+    assert.deepEqual(out.map((l) => [l.level, l.message]), [
+      ["INFO", "printed one"],
+      ["INFO", "printed two"],
+    ]);
+    const err = lines.filter((l) => l.stream === "stderr");
+    assert.deepEqual(err.map((l) => [l.level, l.message]), [
+      ["WARN", "to stderr: printed one"],
+      ["WARN", "printed two"],
+    ]);
+    for (const line of lines) {
+      assert.equal(line.hub, "testhub");
+      // Inside the connection's span: its fields come along.
+      assert.equal(line.connection, conn.connectionId);
+    }
+    await conn.stop();
+  });
 });

@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -115,6 +116,33 @@ pub struct Host {
     child: Child,
     /// Lines printed to stdout besides `listening on`.
     lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    /// The last [`STDERR_KEPT`] bytes of its log (stderr).
+    stderr: Arc<std::sync::Mutex<String>>,
+}
+
+/// How much of a host's log [`Host::stderr`] keeps.
+const STDERR_KEPT: usize = 256 << 10;
+
+/// Echoes a host's log lines to the test's stderr (shown when it fails)
+/// and keeps the tail of them.
+async fn keep_log(
+    log: BufReader<tokio::process::ChildStderr>,
+    kept: Arc<std::sync::Mutex<String>>,
+) {
+    let mut lines = log.lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        eprintln!("{line}");
+        let mut kept = kept.lock().expect("stderr lock");
+        kept.push_str(&line);
+        kept.push('\n');
+        if kept.len() > STDERR_KEPT {
+            let mut cut = kept.len() - STDERR_KEPT;
+            while !kept.is_char_boundary(cut) {
+                cut += 1;
+            }
+            kept.drain(..cut);
+        }
+    }
 }
 
 impl Host {
@@ -153,16 +181,19 @@ impl Host {
         let mut child = Command::new(&bin)
             .args(&args)
             .args(["--listen", "127.0.0.1:0"])
-            .envs(envs.iter().map(|(k, v)| (k, v)))
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
             )
+            .envs(envs.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
+        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+        let log = BufReader::new(child.stderr.take().context("no stderr")?);
+        tokio::spawn(keep_log(log, stderr.clone()));
         let stdout = child.stdout.take().context("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -188,7 +219,13 @@ impl Host {
             addr,
             child,
             lines: rx,
+            stderr,
         })
+    }
+
+    /// What the host has logged so far (its last 256 KiB).
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr lock").clone()
     }
 
     /// The next line the host printed to stdout, within `within`.

@@ -42,6 +42,8 @@ fn tool_env() -> anyhow::Result<Vec<(&'static str, OsString)>> {
         ("WASMHUB_COMPONENTIZE_PY", py.into()),
         ("WASMHUB_COMPONENTIZE_QJS", qjs.into()),
         ("CARGO_TARGET_DIR", root.join("target/new-projects").into()),
+        // The hubs' own lines, for the check that a print is logged.
+        ("RUST_LOG", "warn,hub=info".into()),
     ])
 }
 
@@ -151,22 +153,27 @@ fn edit_echo(project: &Path, lang: &str, prefix: &str) -> anyhow::Result<()> {
         "rust" => (
             "src/lib.rs",
             "Ok(text)",
-            format!("Ok(format!(\"{prefix}{{text}}\"))"),
+            format!("println!(\"echo said {{text}}\");\n    Ok(format!(\"{prefix}{{text}}\"))"),
         ),
         "python" => (
             "app.py",
             "return text",
-            format!("return \"{prefix}\" + text"),
+            format!("print(\"echo said\", text)\n    return \"{prefix}\" + text"),
         ),
         "c" => (
             "hub.c",
             "*result = args[0];",
-            format!("*result = wh_string(wh_concat(2, WH_S(\"{prefix}\"), args[0]->str));"),
+            format!(
+                "printf(\"echo said %.*s\\n\", (int)args[0]->str.len, args[0]->str.ptr);\n    \
+                 *result = wh_string(wh_concat(2, WH_S(\"{prefix}\"), args[0]->str));"
+            ),
         ),
         _ => (
             "hub.js",
             "(_ctx, text) => text",
-            format!("(_ctx, text) => \"{prefix}\" + text"),
+            format!(
+                "(_ctx, text) => {{ console.log(\"echo said\", text); return \"{prefix}\" + text; }}"
+            ),
         ),
     };
     let path = project.join(file);
@@ -211,6 +218,20 @@ async fn dev_rebuilds_and_swaps_on_every_change() -> anyhow::Result<()> {
             saved.elapsed().as_millis()
         );
         check_hub(&host, &name, "v2:hi").await?;
+        // What the edited Echo printed is in the host's log.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !host
+            .stderr()
+            .lines()
+            .any(|l| l.contains("echo said hi") && l.contains(&name))
+        {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{lang}: the hub's print is not in the log:\n{}",
+                host.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
 
         if *lang == "rust" {
             // A compile error: reported, and the last good version serves.

@@ -34,6 +34,7 @@ impl Hub for TestHub {
             .method("ClientResult", client_result)
             .method("ClientResultWithin", client_result_within)
             .method("LogMany", log_many)
+            .method("Print", print)
             .stream("Stream", stream)
             .stream("InfiniteStream", infinite_stream)
             .method("StreamingConcat", streaming_concat)
@@ -228,6 +229,13 @@ fn log_many(_: &Context, (count,): (u32,)) -> Result<(), HubError> {
     for i in 0..count {
         wasmhub_guest::log::info(&format!("log-many line {i}"));
     }
+    Ok(())
+}
+
+/// Prints `text` to stdout and, prefixed, to stderr (the host logs both).
+fn print(_: &Context, (text,): (String,)) -> Result<(), HubError> {
+    println!("{text}");
+    eprintln!("to stderr: {text}");
     Ok(())
 }
 

@@ -237,7 +237,7 @@ impl HubVersion {
             self.limits.deadline,
         ));
         state.deadline_hit = false;
-        state.stderr.clear();
+        state.output.begin_call(caller);
         warm.store.set_epoch_deadline(1);
         Ok(Lease {
             warm,
@@ -433,7 +433,7 @@ fn trap_kind(store: &Store<HostState>) -> &'static str {
         "deadline"
     } else if state.limiter.exceeded {
         "memory"
-    } else if state.stderr.panic_message().is_some() {
+    } else if state.output.panic_message().is_some() {
         "panic"
     } else {
         "other"
@@ -454,7 +454,7 @@ fn classify(store: &Store<HostState>, error: &wasmtime::Error) -> CallError {
             crate::config::format_bytes(state.limiter.limit())
         ));
     }
-    if let Some(panic) = state.stderr.panic_message() {
+    if let Some(panic) = state.output.panic_message() {
         return CallError::Trap(format!("the hub {panic}"));
     }
     let root = error.root_cause().to_string();

@@ -16,6 +16,7 @@ mod http;
 mod hub;
 mod kv;
 pub mod manifest;
+mod output;
 mod state;
 mod streams;
 pub mod watcher;

@@ -1,21 +1,17 @@
 //! What one store (one hub instance) carries: WASI's sandboxed context,
-//! the resource table, its memory limit, its stderr tail, and the facts
+//! the resource table, its memory limit, its printed output, and the facts
 //! of the call it is serving right now.
 
-use std::collections::VecDeque;
-use std::io;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Result};
-use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::ConnectionContext;
 use super::cpu::{CpuSlots, CpuTurn};
+use super::output::GuestOutput;
 use crate::cluster::Cluster;
 
 /// Facts shared by every instance of one hub.
@@ -57,9 +53,19 @@ struct LogWindow {
 }
 
 impl LogBudget {
+    /// Whether one more line of `hub` may be written now; the first line
+    /// of a second after lines were dropped also logs their count.
+    pub fn admit(&self, hub: &str) -> bool {
+        let (allowed, dropped) = self.take();
+        if dropped > 0 {
+            tracing::warn!(target: "hub", hub, dropped, "hub log lines dropped: more than {LOG_LINES_PER_SECOND} a second");
+        }
+        allowed
+    }
+
     /// Whether one more line may be written now, and how many lines were
     /// dropped in the window that just ended (to report once).
-    pub fn take(&self) -> (bool, u64) {
+    fn take(&self) -> (bool, u64) {
         let mut window = self.window.lock().expect("log budget lock");
         let now = Instant::now();
         let mut dropped_before = 0;
@@ -130,7 +136,8 @@ pub struct HostState {
     wasi: WasiCtx,
     pub table: ResourceTable,
     pub limiter: MemoryLimiter,
-    pub stderr: GuestOutput,
+    /// What it printed (`output.rs`).
+    pub output: GuestOutput,
     pub env: Arc<HubEnv>,
     pub call: Option<CallContext>,
     /// Set when the epoch callback stopped the hub for running too long.
@@ -145,12 +152,12 @@ pub struct HostState {
 
 impl HostState {
     pub fn new(env: Arc<HubEnv>, memory_limit: usize) -> Self {
-        let stderr = GuestOutput::default();
+        let output = GuestOutput::new(env.clone());
         // No filesystem, no network, no environment, no stdin: a hub sees
         // only its world's imports and a clock and randomness.
         let wasi = WasiCtx::builder()
-            .stderr(stderr.clone())
-            .stdout(stderr.clone())
+            .stdout(output.stream("stdout"))
+            .stderr(output.stream("stderr"))
             .build();
         Self {
             wasi,
@@ -158,7 +165,7 @@ impl HostState {
             http_hooks: super::http::GrantHooks::new(env.clone()),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_limit),
-            stderr,
+            output,
             env,
             call: None,
             deadline_hit: false,
@@ -287,72 +294,6 @@ impl ResourceLimiter for MemoryLimiter {
         }
         self.table_elements = total;
         Ok(true)
-    }
-}
-
-/// A hub's stdout and stderr: keeps the last few KiB so a trap can say
-/// what the hub printed (a Rust panic message, say). Never blocks or
-/// fails, so `eprintln!` in a hub cannot panic on a full buffer.
-#[derive(Clone, Default)]
-pub struct GuestOutput {
-    tail: Arc<Mutex<VecDeque<u8>>>,
-}
-
-const OUTPUT_TAIL: usize = 4096;
-
-impl GuestOutput {
-    /// Forgets what was printed (before a new call).
-    pub fn clear(&self) {
-        self.tail.lock().expect("output lock").clear();
-    }
-
-    /// What was printed, lossily decoded.
-    pub fn text(&self) -> String {
-        let tail = self.tail.lock().expect("output lock");
-        String::from_utf8_lossy(&tail.iter().copied().collect::<Vec<u8>>()).into_owned()
-    }
-
-    /// A Rust panic message in the output, on one line.
-    pub fn panic_message(&self) -> Option<String> {
-        let text = self.text();
-        let start = text.find("panicked at")?;
-        let rest = &text[start..];
-        let end = rest.find("\nnote:").unwrap_or(rest.len());
-        Some(rest[..end].trim().replace(":\n", ": ").replace('\n', ": "))
-    }
-}
-
-impl IsTerminal for GuestOutput {
-    fn is_terminal(&self) -> bool {
-        false
-    }
-}
-
-impl StdoutStream for GuestOutput {
-    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        Box::new(self.clone())
-    }
-}
-
-impl tokio::io::AsyncWrite for GuestOutput {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let mut tail = self.tail.lock().expect("output lock");
-        tail.extend(buf);
-        let excess = tail.len().saturating_sub(OUTPUT_TAIL);
-        tail.drain(..excess);
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
     }
 }
 
