@@ -390,11 +390,19 @@ async fn an_orphaned_registration_of_a_gone_node_is_removed() {
         )
         .sadd("test:hub:chat:connections", "c-orphan")
         .sadd("test:node:gone:connections", "c-orphan")
+        // A beat, for now, so that the janitor (every 100 ms) leaves it be
+        // until it has been seen.
+        .set("test:node:gone:heartbeat", "1")
         .query_async::<()>(&mut conn)
         .await
         .unwrap();
     let all = Selection::all("chat");
     assert_eq!(ids(&a, &all).await.unwrap(), ["c-orphan"]);
+    redis::cmd("DEL")
+        .arg("test:node:gone:heartbeat")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
     // The janitor finds the set of a node with no heartbeat and sweeps it.
     eventually("the orphan to be removed", || async {
         ids(&a, &all).await.map(|v| v.is_empty()).unwrap_or(false)
