@@ -82,7 +82,8 @@ settings! {
     /// Calls one warm hub instance serves before it is replaced
     /// [default: 10000].
     instance_max_calls "instance-max-calls": count("N");
-    /// Directory where compiled hubs are cached by content hash, or `off`
+    /// Directory where compiled hubs are cached by content hash, or `off`;
+    /// used only while it is this user's and writable by nobody else
     /// [default: $XDG_CACHE_HOME/wasmhub, else ~/.cache/wasmhub].
     compile_cache "compile-cache": cache_dir("DIR");
     /// Watch the hubs directory and swap hubs whose files change
