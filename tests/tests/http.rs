@@ -1,6 +1,6 @@
 //! Outbound HTTP from hubs (the WIT `http` interface) in Rust, Python,
 //! JavaScript and C, and through `wasi:http`, against HTTP servers this test
-//! starts on loopback: a granted host answers; another host, a slow
+//! starts on loopback: a granted host answers, over kept connections; another host, a slow
 //! server, an oversized body and a hub or host without the grant each
 //! fail with a clear error.
 
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::Path;
+use axum::extract::{ConnectInfo, Path};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{any, get};
@@ -21,7 +21,8 @@ const HUBS: &[&str] = &["testhub", "http-py", "http-js", "http-c"];
 
 /// A loopback server: `/echo` answers what it got as JSON, `/slow` never
 /// answers in time, `/big` is 256 KiB (`/stream-big` too, chunked),
-/// `/status/N` answers N, `/redirect` is a 302 to `/echo`.
+/// `/status/N` answers N, `/redirect` is a 302 to `/echo`, `/peer` the
+/// client's address (which tells a kept connection from a new one).
 async fn server() -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
     async fn echo(method: Method, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
         let headers: serde_json::Map<String, Value> = headers
@@ -42,41 +43,51 @@ async fn server() -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
             })),
         )
     }
-    let app = Router::new()
-        .route("/echo", any(echo))
-        .route(
-            "/slow",
-            get(|| async {
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                "late"
-            }),
-        )
-        .route("/big", get(|| async { "x".repeat(256 << 10) }))
-        .route(
-            "/stream-big",
-            get(|| async {
-                // Chunked, no content-length: only counting catches it.
-                let chunks =
-                    (0..8).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'y'; 32 << 10])));
-                axum::body::Body::from_stream(futures_util::stream::iter(chunks))
-            }),
-        )
-        .route(
-            "/status/{code}",
-            get(|Path(code): Path<u16>| async move {
-                (
-                    StatusCode::from_u16(code).unwrap_or(StatusCode::IM_A_TEAPOT),
-                    "status",
-                )
-            }),
-        )
-        .route(
-            "/redirect",
-            get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/echo")]) }),
-        );
+    let app =
+        Router::new()
+            .route("/echo", any(echo))
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    "late"
+                }),
+            )
+            .route("/big", get(|| async { "x".repeat(256 << 10) }))
+            .route(
+                "/stream-big",
+                get(|| async {
+                    // Chunked, no content-length: only counting catches it.
+                    let chunks =
+                        (0..8).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'y'; 32 << 10])));
+                    axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+                }),
+            )
+            .route(
+                "/status/{code}",
+                get(|Path(code): Path<u16>| async move {
+                    (
+                        StatusCode::from_u16(code).unwrap_or(StatusCode::IM_A_TEAPOT),
+                        "status",
+                    )
+                }),
+            )
+            .route(
+                "/redirect",
+                get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/echo")]) }),
+            )
+            .route(
+                "/peer",
+                get(
+                    |ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>| async move {
+                        peer.to_string()
+                    },
+                ),
+            );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?.to_string();
     let task = tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let _ = axum::serve(listener, app).await;
     });
     Ok((addr, task))
@@ -144,6 +155,20 @@ async fn a_granted_host_answers_and_everything_else_fails_clearly() -> anyhow::R
         assert_eq!(echoed["headers"]["x-test"], "1", "{hub}");
         assert_eq!(echoed["headers"]["host"], addr.as_str(), "{hub}");
         assert_eq!(echoed["headers"]["content-length"], "8", "{hub}");
+
+        // Connections are kept: of five requests in a row, some go over a
+        // connection an earlier one opened (a connection goes back to the
+        // pool a moment after its response, so not necessarily all).
+        let mut peers = std::collections::BTreeSet::new();
+        for _ in 0..5 {
+            let peer =
+                ok(send(&mut client, "GET", &format!("http://{addr}/peer"), "", None).await?)?;
+            peers.insert(peer["body"].as_str().unwrap_or_default().to_owned());
+        }
+        assert!(
+            peers.len() < 5,
+            "{hub}: a new connection per request: {peers:?}"
+        );
 
         // Any status is a response; redirects are not followed.
         let missing = ok(send(

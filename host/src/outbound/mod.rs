@@ -3,17 +3,18 @@
 //! (`[grants] http`) allow, within one timeout for the whole exchange,
 //! its response read up to a size cap.
 //!
-//! The wire work is wasmtime-wasi-http's client (`default_send_request`:
-//! hyper, rustls with the webpki roots): one connection per request,
-//! redirects returned to the hub, not followed.
+//! The wire work is reqwest's client (hyper, rustls with the webpki
+//! roots), one per hub version, so that connections are kept and reused
+//! (a hub that asks its backend on every message pays TCP and TLS once).
+//! Redirects are returned to the hub, not followed; no proxy is used.
 
 pub mod allow;
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use wasmtime_wasi_http::{Error as WireError, RequestOptions};
+use wasmtime_wasi_http::Error as WireError;
 
 pub use allow::{Destination, HostPattern};
 
@@ -83,6 +84,34 @@ impl FetchError {
     }
 }
 
+/// Idle connections kept per destination, and for how long.
+const IDLE_PER_HOST: usize = 8;
+const IDLE_FOR: Duration = Duration::from_secs(30);
+
+/// One hub version's HTTP client and its pool of open connections, made
+/// on the first request (most hubs make none).
+#[derive(Default)]
+pub struct Client {
+    made: OnceLock<Result<reqwest::Client, String>>,
+}
+
+impl Client {
+    fn get(&self) -> Result<&reqwest::Client, FetchError> {
+        self.made
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .no_proxy()
+                    .pool_max_idle_per_host(IDLE_PER_HOST)
+                    .pool_idle_timeout(IDLE_FOR)
+                    .build()
+                    .map_err(|e| format!("the HTTP client could not be made: {e}"))
+            })
+            .as_ref()
+            .map_err(|e| FetchError::Failed(e.clone()))
+    }
+}
+
 /// Most bytes reserved for a body before they arrive.
 const PREALLOCATE: usize = 64 << 10;
 
@@ -102,11 +131,12 @@ const RESERVED_HEADERS: &[&str] = &[
 
 /// Sends `request` for the hub `hub`, whose manifest grants `grant`,
 /// under the hub's `limits` (the operator's hosts, its own timeout and
-/// cap).
+/// cap), on the hub's `client`.
 pub async fn send(
     hub: &str,
     grant: &[HostPattern],
     limits: &HttpLimits,
+    client: &Client,
     request: Request,
 ) -> Result<Response, FetchError> {
     let url = url::Url::parse(&request.url)
@@ -117,7 +147,7 @@ pub async fn send(
         .timeout
         .map_or(limits.timeout, |asked| asked.min(limits.timeout));
     let wire = build(&url, request)?;
-    let exchange = exchange(wire, timeout, limits.max_response, &to);
+    let exchange = exchange(client.get()?, wire, timeout, limits.max_response, &to);
     match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result,
         Err(_) => Err(FetchError::Timeout {
@@ -168,11 +198,9 @@ fn list(patterns: &[HostPattern]) -> String {
         .join(", ")
 }
 
-type WireRequest = http::Request<http_body_util::combinators::BoxBody<Bytes, WireError>>;
-
-/// The request as hyper sends it: the hub's method, headers and body,
-/// with `host` and a default `user-agent` added.
-fn build(url: &url::Url, request: Request) -> Result<WireRequest, FetchError> {
+/// The request as it is sent: the hub's method, headers and body, with
+/// `host` and a default `user-agent` added.
+fn build(url: &url::Url, request: Request) -> Result<http::Request<Bytes>, FetchError> {
     let method = http::Method::from_bytes(request.method.as_bytes())
         .map_err(|_| FetchError::Invalid(format!("'{}' is not an HTTP method", request.method)))?;
     let uri: http::Uri = url
@@ -208,58 +236,45 @@ fn build(url: &url::Url, request: Request) -> Result<WireRequest, FetchError> {
             concat!("wasmhub/", env!("CARGO_PKG_VERSION")),
         );
     }
-    let body = Full::new(Bytes::from(request.body))
-        .map_err(|never| match never {})
-        .boxed();
     builder
-        .body(body)
+        .body(Bytes::from(request.body))
         .map_err(|e| FetchError::Invalid(format!("a bad request: {e}")))
 }
 
-/// Connects, sends and reads the response body up to `max` bytes.
+/// Sends the request (on a kept connection when there is one) and reads
+/// the response body up to `max` bytes.
 async fn exchange(
-    request: WireRequest,
+    client: &reqwest::Client,
+    request: http::Request<Bytes>,
     timeout: Duration,
     max: usize,
     to: &Destination,
 ) -> Result<Response, FetchError> {
-    let options = RequestOptions {
-        connect_timeout: Some(timeout),
-        first_byte_timeout: Some(timeout),
-        between_bytes_timeout: Some(timeout),
-    };
-    let failed = |error: WireError| wire_error(error, to, timeout);
-    let (response, connection) = wasmtime_wasi_http::default_send_request(request, Some(options))
-        .await
-        .map_err(failed)?;
-    // The connection's I/O runs beside the body's reads; it ends with
-    // them, or is stopped when the response is dropped.
-    let connection = tokio::spawn(connection);
-    let _stop = AbortOnDrop(connection);
+    let failed = |error: reqwest::Error| request_error(error, to, timeout);
+    let mut request = reqwest::Request::try_from(request)
+        .map_err(|e| FetchError::Invalid(format!("cannot send to {to}: {e}")))?;
+    *request.timeout_mut() = Some(timeout);
+    let mut response = client.execute(request).await.map_err(failed)?;
     let too_large = || FetchError::TooLarge {
         to: to.to_string(),
         max,
     };
-    let (parts, mut body) = response.into_parts();
     // The body's own length (hyper knows HEAD, 204 and 304 have none),
     // not the content-length header, which for HEAD describes the
     // resource.
-    let declared = http_body::Body::size_hint(&body).lower();
+    let declared = response.content_length().unwrap_or(0);
     if declared > max as u64 {
         return Err(too_large());
     }
     let mut bytes = Vec::with_capacity((declared as usize).min(PREALLOCATE));
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(failed)?;
-        if let Ok(data) = frame.into_data() {
-            if bytes.len() + data.len() > max {
-                return Err(too_large());
-            }
-            bytes.extend_from_slice(&data);
+    while let Some(data) = response.chunk().await.map_err(failed)? {
+        if bytes.len() + data.len() > max {
+            return Err(too_large());
         }
+        bytes.extend_from_slice(&data);
     }
-    let headers = parts
-        .headers
+    let headers = response
+        .headers()
         .iter()
         .map(|(name, value)| {
             (
@@ -269,10 +284,35 @@ async fn exchange(
         })
         .collect();
     Ok(Response {
-        status: parts.status.as_u16(),
+        status: response.status().as_u16(),
         headers,
         body: bytes,
     })
+}
+
+/// What a failed exchange tells the hub: a timeout, or why it failed
+/// with the causes reqwest wraps (refused, DNS, TLS).
+fn request_error(error: reqwest::Error, to: &Destination, within: Duration) -> FetchError {
+    if error.is_timeout() {
+        return FetchError::Timeout {
+            to: to.to_string(),
+            within,
+        };
+    }
+    let mut why = String::new();
+    let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(&error);
+    while let Some(inner) = cause {
+        why = inner.to_string();
+        cause = inner.source();
+    }
+    if why.is_empty() {
+        why = error.to_string();
+    }
+    if error.is_connect() {
+        FetchError::Failed(format!("cannot connect to {to}: {why}"))
+    } else {
+        FetchError::Failed(format!("the request to {to} failed: {why}"))
+    }
 }
 
 /// A response body that fails once it passed `max` bytes or `until`
@@ -336,30 +376,6 @@ where
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.body.size_hint()
-    }
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<Result<(), WireError>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-fn wire_error(error: WireError, to: &Destination, within: Duration) -> FetchError {
-    match error {
-        WireError::ConnectionTimeout
-        | WireError::ConnectionReadTimeout
-        | WireError::HttpResponseTimeout
-        | WireError::DnsTimeout => FetchError::Timeout {
-            to: to.to_string(),
-            within,
-        },
-        WireError::HttpRequestUriInvalid => FetchError::Invalid(format!("cannot send to {to}")),
-        WireError::Connect(error) => FetchError::Failed(format!("cannot connect to {to}: {error}")),
-        WireError::Tls(error) => FetchError::Failed(format!("TLS with {to} failed: {error}")),
-        other => FetchError::Failed(format!("the request to {to} failed: {other}")),
     }
 }
 

@@ -43,7 +43,13 @@ impl http::Host for HostState {
                 .map(|ms| Duration::from_millis(ms.into())),
         };
         let url = request.url.clone();
-        let sent = outbound::send(&env.hub, &env.grants.http, &env.http, request);
+        let sent = outbound::send(
+            &env.hub,
+            &env.grants.http,
+            &env.http,
+            &env.http_client,
+            request,
+        );
         let result = self.waiting(sent).await;
         let outcome = match &result {
             Ok(_) => "ok",

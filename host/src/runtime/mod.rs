@@ -337,6 +337,7 @@ impl Runtime {
             max_outbound_message: settings.limits.max_outbound_message,
             grants: settings.grants.clone(),
             http: settings.limits.http.clone(),
+            http_client: Default::default(),
             log_budget: Default::default(),
             cpu: self.cpu.clone(),
             metrics: self.metrics.clone(),

@@ -28,6 +28,8 @@ pub struct HubEnv {
     /// Its outbound HTTP bounds: the operator's hosts, its timeout and
     /// response cap.
     pub http: crate::outbound::HttpLimits,
+    /// Its WIT `http` requests' client, whose pool lives with the version.
+    pub http_client: crate::outbound::Client,
     /// Keeps one hub from flooding the host's log.
     pub log_budget: LogBudget,
     /// The node-wide CPU slots long calls run in.
