@@ -76,9 +76,19 @@ describe("JSON logs", () => {
     ]);
     for (const line of lines) {
       assert.equal(line.hub, "testhub");
-      // Inside the connection's span: its fields come along.
       assert.equal(line.connection, conn.connectionId);
     }
+    // A long line is logged in pieces of 1 KiB; one that fills its last
+    // piece exactly leaves no empty line after it.
+    await conn.invoke("Print", "L".repeat(1024));
+    await conn.invoke("Print", "M".repeat(1030));
+    const { value: pieces } = await eventually(
+      async () => jsonLines(fx.host).filter((l) => l.stream === "stdout" && /^(L+|M+|)$/.test(l.message)),
+      (lines) => lines.length >= 3,
+      10_000,
+      "the long lines",
+    );
+    assert.deepEqual(pieces.map((l) => l.message.length), [1024, 1024, 6]);
     await conn.stop();
   });
 });

@@ -84,9 +84,11 @@ impl FetchError {
     }
 }
 
-/// Idle connections kept per destination, and for how long.
+/// Idle connections kept per destination, and for how long: less than
+/// the 5 s after which Node and Apache close an idle one, so that a
+/// request seldom goes out on a connection its server is closing.
 const IDLE_PER_HOST: usize = 8;
-const IDLE_FOR: Duration = Duration::from_secs(30);
+const IDLE_FOR: Duration = Duration::from_secs(4);
 
 /// One hub version's HTTP client and its pool of open connections, made
 /// on the first request (most hubs make none).
@@ -299,15 +301,21 @@ fn request_error(error: reqwest::Error, to: &Destination, within: Duration) -> F
             within,
         };
     }
-    let mut why = String::new();
+    // reqwest's own text ("error sending request for url (...)") says
+    // less than its causes (refused, DNS, a certificate), which it wraps.
+    let mut causes = Vec::new();
     let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(&error);
     while let Some(inner) = cause {
-        why = inner.to_string();
+        let text = inner.to_string();
+        if causes.last() != Some(&text) {
+            causes.push(text);
+        }
         cause = inner.source();
     }
-    if why.is_empty() {
-        why = error.to_string();
-    }
+    let why = match causes.is_empty() {
+        true => error.to_string(),
+        false => causes.join(": "),
+    };
     if error.is_connect() {
         FetchError::Failed(format!("cannot connect to {to}: {why}"))
     } else {
@@ -414,6 +422,33 @@ mod tests {
             &api,
         )
         .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_says_so() {
+        // Port 1 on loopback: nothing listens there.
+        let allow = patterns(&["127.0.0.1:1"]);
+        let limits = HttpLimits {
+            allow: allow.clone(),
+            timeout: Duration::from_secs(5),
+            max_response: 1024,
+        };
+        let request = Request {
+            method: "GET".into(),
+            url: "http://127.0.0.1:1/".into(),
+            headers: vec![],
+            body: vec![],
+            timeout: None,
+        };
+        let error = send("chat", &allow, &limits, &Client::default(), request)
+            .await
+            .unwrap_err();
+        assert_eq!(error.outcome(), "failed");
+        let text = error.to_string();
+        assert!(
+            text.starts_with("cannot connect to http://127.0.0.1:1: ") && text.contains("refused"),
+            "{text}"
+        );
     }
 
     #[test]

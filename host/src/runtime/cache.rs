@@ -53,7 +53,11 @@ impl CompileCache {
         if let Some(path) = &cached
             && let Err(why) = trusted(path)
         {
-            tracing::warn!(path = %path.display(), "not using the compile cache: {why}");
+            // Once: `wasmhub dev` loads on every save.
+            static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(path = %path.display(), "not using the compile cache: {why}");
+            }
             cached = None;
         }
         if let Some(path) = cached.as_ref().filter(|p| p.is_file()) {
@@ -93,7 +97,9 @@ fn release_compiler_memory() {
 
 /// Whether the cache may be read and written at `path`: its directory
 /// (made here, private, when missing) and the file, if there is one,
-/// belong to this user and nobody else may write them.
+/// belong to this user, are no symlinks, and nobody else may write them.
+/// (Its parents are not checked: a directory in a place others may
+/// rename things in, a non-sticky shared one, is the operator's to avoid.)
 #[cfg(unix)]
 fn trusted(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
@@ -108,11 +114,16 @@ fn trusted(path: &Path) -> Result<(), String> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     for (what, at) in [("directory", dir), ("file", path)] {
-        let meta = match std::fs::metadata(at) {
+        // Not following symlinks: one could be pointed elsewhere between
+        // this check and the read.
+        let meta = match std::fs::symlink_metadata(at) {
             Ok(meta) => meta,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && what == "file" => continue,
             Err(e) => return Err(format!("cannot read {}: {e}", at.display())),
         };
+        if meta.file_type().is_symlink() {
+            return Err(format!("the {what} {} is a symlink", at.display()));
+        }
         if meta.uid() != me {
             return Err(format!(
                 "the {what} {} belongs to user {}, not to this process's user {me}",
@@ -200,6 +211,18 @@ mod tests {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
         std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666)).unwrap();
         assert!(!cache.load(&engine, "other", OTHER).unwrap().1);
+        // Nor through a symlink, to the directory or to the file.
+        std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(cache.load(&engine, "other", OTHER).unwrap().1);
+        let link = temp_dir("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        let linked = CompileCache::new(Some(link.clone()));
+        assert!(!linked.load(&engine, "other", OTHER).unwrap().1);
+        let moved = dir.join("moved.cwasm");
+        std::fs::rename(&planted, &moved).unwrap();
+        std::os::unix::fs::symlink(&moved, &planted).unwrap();
+        assert!(!cache.load(&engine, "other", OTHER).unwrap().1);
+        let _ = std::fs::remove_file(&link);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

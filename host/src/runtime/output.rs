@@ -35,7 +35,21 @@ struct Printed {
     /// The connection whose call is running, to tag lines with (kept
     /// until the next call: one per warm instance at most).
     caller: Option<Arc<ConnectionContext>>,
+    /// Each stream's line so far.
+    lines: [PartLine; 2],
 }
+
+#[derive(Default)]
+struct PartLine {
+    bytes: Vec<u8>,
+    /// The line was just cut at [`MAX_LINE`]: a newline right after it
+    /// ends that line, not another, empty one.
+    cut: bool,
+}
+
+/// The two streams, as indexes into [`Printed::lines`].
+const STDOUT: usize = 0;
+const STDERR: usize = 1;
 
 impl GuestOutput {
     pub fn new(env: Arc<HubEnv>) -> Self {
@@ -45,18 +59,33 @@ impl GuestOutput {
         }
     }
 
-    /// One of the instance's two streams, to give WASI.
-    pub fn stream(&self, name: &'static str) -> OutputStream {
+    /// The instance's stdout, to give WASI.
+    pub fn stdout(&self) -> OutputStream {
         OutputStream {
             output: self.clone(),
-            name,
-            line: Default::default(),
+            stream: STDOUT,
         }
     }
 
-    /// Forgets what was printed, before a new call for `caller`.
+    /// The instance's stderr, to give WASI.
+    pub fn stderr(&self) -> OutputStream {
+        OutputStream {
+            output: self.clone(),
+            stream: STDERR,
+        }
+    }
+
+    /// Forgets what was printed, before a new call for `caller`; a line
+    /// the last call left without its newline is logged now, tagged with
+    /// that call's connection.
     pub fn begin_call(&self, caller: Option<&Arc<ConnectionContext>>) {
         let mut printed = self.printed.lock().expect("output lock");
+        for stream in [STDOUT, STDERR] {
+            let line = std::mem::take(&mut printed.lines[stream]);
+            if !line.bytes.is_empty() {
+                self.log_line(stream, &line.bytes, printed.caller.as_deref());
+            }
+        }
         printed.tail.clear();
         printed.caller = caller.cloned();
     }
@@ -77,60 +106,58 @@ impl GuestOutput {
         Some(rest[..end].trim().replace(":\n", ": ").replace('\n', ": "))
     }
 
-    fn keep(&self, bytes: &[u8]) {
-        let tail = &mut self.printed.lock().expect("output lock").tail;
-        tail.extend(bytes);
-        let excess = tail.len().saturating_sub(OUTPUT_TAIL);
-        tail.drain(..excess);
+    /// Keeps `bytes` in the tail and logs each line they complete.
+    fn write(&self, stream: usize, bytes: &[u8]) {
+        let mut printed = self.printed.lock().expect("output lock");
+        let printed = &mut *printed;
+        printed.tail.extend(bytes);
+        let excess = printed.tail.len().saturating_sub(OUTPUT_TAIL);
+        printed.tail.drain(..excess);
+        let caller = printed.caller.as_deref();
+        let line = &mut printed.lines[stream];
+        for &byte in bytes {
+            if byte == b'\n' {
+                if !std::mem::take(&mut line.cut) || !line.bytes.is_empty() {
+                    self.log_line(stream, &line.bytes, caller);
+                }
+                line.bytes.clear();
+            } else {
+                line.cut = false;
+                line.bytes.push(byte);
+                if line.bytes.len() >= MAX_LINE {
+                    self.log_line(stream, &line.bytes, caller);
+                    line.bytes.clear();
+                    line.cut = true;
+                }
+            }
+        }
     }
 
     /// Logs one printed line, as the `log` import does: one log line per
     /// printed line (a hub cannot forge the host's lines), budget shared.
-    fn log_line(&self, stream: &str, line: &[u8]) {
+    fn log_line(&self, stream: usize, line: &[u8], caller: Option<&ConnectionContext>) {
         let hub = &self.env.hub;
         if !self.env.log_budget.admit(hub) {
             return;
         }
         let text = String::from_utf8_lossy(line);
         let text = text.trim_end_matches('\r').replace('\r', "\\r");
-        let caller = self.printed.lock().expect("output lock").caller.clone();
-        let connection = caller.as_ref().map_or("", |c| c.id.as_str());
+        let connection = caller.map_or("", |c| c.id.as_str());
         // As the Python SDK does it: stdout at info, stderr at warn.
-        if stream == "stderr" {
-            tracing::warn!(target: "hub", hub, connection, stream, "{text}");
+        if stream == STDERR {
+            tracing::warn!(target: "hub", hub, connection, stream = "stderr", "{text}");
         } else {
-            tracing::info!(target: "hub", hub, connection, stream, "{text}");
+            tracing::info!(target: "hub", hub, connection, stream = "stdout", "{text}");
         }
     }
 }
 
 /// stdout or stderr of one instance: complete lines are logged, a partial
-/// one waits for its newline (or for [`MAX_LINE`] bytes).
+/// one waits for its newline, [`MAX_LINE`] bytes or the next call.
 #[derive(Clone)]
 pub struct OutputStream {
     output: GuestOutput,
-    name: &'static str,
-    /// Shared by every handle WASI makes of this stream.
-    line: Arc<Mutex<Vec<u8>>>,
-}
-
-impl OutputStream {
-    fn write(&self, bytes: &[u8]) {
-        self.output.keep(bytes);
-        let mut line = self.line.lock().expect("line lock");
-        for &byte in bytes {
-            if byte == b'\n' {
-                self.output.log_line(self.name, &line);
-                line.clear();
-            } else {
-                line.push(byte);
-                if line.len() >= MAX_LINE {
-                    self.output.log_line(self.name, &line);
-                    line.clear();
-                }
-            }
-        }
-    }
+    stream: usize,
 }
 
 impl IsTerminal for OutputStream {
@@ -151,7 +178,7 @@ impl tokio::io::AsyncWrite for OutputStream {
         _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.write(buf);
+        self.output.write(self.stream, buf);
         Poll::Ready(Ok(buf.len()))
     }
 

@@ -158,8 +158,8 @@ impl HostState {
         // No filesystem, no network, no environment, no stdin: a hub sees
         // only its world's imports and a clock and randomness.
         let wasi = WasiCtx::builder()
-            .stdout(output.stream("stdout"))
-            .stderr(output.stream("stderr"))
+            .stdout(output.stdout())
+            .stderr(output.stderr())
             .build();
         Self {
             wasi,
